@@ -24,9 +24,11 @@ export interface BusHeader {
   v: 1;
   /**
    * `event`: a CalcBridge event; the body is its envelope JSON. `broadcast`: a
-   * Socket.IO adapter operation; the body is the encoded Socket.IO packet.
+   * Socket.IO broadcast; the body is its packed frames (`packFrames`).
+   * `request`/`reply`: a cross-node operation and one node's answer (JSON
+   * body). `heartbeat`: a node announcing itself (cluster membership).
    */
-  kind: "event" | "broadcast";
+  kind: "event" | "broadcast" | "request" | "reply" | "heartbeat";
   /** The node that sent it (so it can skip its own messages). */
   node?: string;
   /** event: the tenant (required for `event`). */
@@ -41,6 +43,8 @@ export interface BusHeader {
   rooms?: string[];
   /** broadcast: the rooms (or socket ids) to leave out. */
   except?: string[];
+  /** request: the cross-node operation (`fetchSockets`, `socketsJoin`, ...). */
+  op?: string;
   /** broadcast: Socket.IO broadcast flags. */
   flags?: { volatile?: boolean; local?: boolean };
   [k: string]: unknown;
@@ -86,8 +90,11 @@ function headerProblems(h: unknown): string[] {
         }
       }
     }
-  } else {
-    reasons.push('header.kind must be "event" or "broadcast"');
+  } else if (kind === "request") {
+    if (typeof own(h, "op") !== "string") reasons.push("header.op must be a string in a request");
+    optionalString(h, "nsp", reasons);
+  } else if (kind !== "reply" && kind !== "heartbeat") {
+    reasons.push('header.kind must be "event", "broadcast", "request", "reply" or "heartbeat"');
   }
   return reasons;
 }

@@ -35,6 +35,10 @@ export interface Bus {
   subscribe(subject: string, handler: BusHandler): BusSubscription;
   /** Status changes (connected, disconnected, reconnecting, closed). */
   onStatus(listener: (status: BusStatus) => void): void;
+  /** Counters for metrics (`reconnects`, published/received messages and bytes). */
+  readonly stats?: { readonly reconnects?: number };
+  /** Bytes waiting in the client's outbound buffer. */
+  pendingBytes?(): number;
   /** Flush and close. */
   close(): Promise<void>;
 }

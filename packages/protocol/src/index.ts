@@ -47,6 +47,15 @@ export {
   decodeClientMessage,
   socketIoEventFrame,
 } from "./envelope.js";
+export {
+  broadcastSubject,
+  requestSubject,
+  heartbeatSubject,
+  packFrames,
+  unpackFrames,
+  encodeJsonBody,
+  decodeJsonBody,
+} from "./cluster.js";
 export { BUS_VERSION, MAX_BUS_HEADER_BYTES, encodeBusMessage, decodeBusMessage } from "./bus.js";
 
 export type {
@@ -73,4 +82,5 @@ export type {
   ClientMessage,
 } from "./envelope.js";
 export type { BusHeader } from "./bus.js";
+export type { FrameLayout } from "./cluster.js";
 export type { Bus, BusHandler, BusSubscription, BusStatus } from "./contracts.js";

@@ -166,7 +166,7 @@ function invalidToken(reason: string): DecodeError {
   return new DecodeError("ERR_INVALID_TOKEN_ESCAPE", `invalid escaped subject token: ${reason}`);
 }
 
-function checkPrefix(prefix: string): void {
+export function checkPrefix(prefix: string): void {
   if (typeof prefix !== "string" || !PREFIX.test(prefix)) {
     throw new ValidationError("ERR_INVALID_SUBJECT_PREFIX", [
       "subject prefix must be one or more dot-separated tokens of [A-Za-z0-9_-]",
