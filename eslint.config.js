@@ -2,7 +2,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["**/dist/**", "**/node_modules/**", ".tap/**"] },
+  { ignores: ["**/dist/**", "**/dist-web/**", "**/node_modules/**", ".tap/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,4 +1,6 @@
 export { NatsBus } from "./nats-bus.js";
+export { JetStreamHistory, DEFAULT_HISTORY_STREAM } from "./jetstream-history.js";
+export { JetStreamSessionStore, DEFAULT_SESSION_STREAM } from "./jetstream-sessions.js";
 export { Emitter, RoomEmitter, NamespaceEmitter, EmitterValidationError } from "./emitter.js";
 export {
   BridgeError,
@@ -18,6 +20,7 @@ export {
 } from "./options.js";
 
 export type { NatsBusStats } from "./nats-bus.js";
+export type { JetStreamHistoryOptions } from "./jetstream-history.js";
 export type { EmitterOptions, EmitterTransport } from "./emitter.js";
 export type {
   NatsBusOptions,

@@ -138,6 +138,14 @@ export class NatsBus implements Bus {
    * Bytes published but not yet written to the socket. Read from nats.js
    * internals (no public API has it); 0 when unavailable or not connected.
    */
+  /**
+   * The live nats.js connection, for JetStream (history, sessions); undefined
+   * until the first connection succeeds.
+   */
+  get connection(): NatsConnection | undefined {
+    return this.#nc;
+  }
+
   pendingBytes(): number {
     return this.#nc === undefined ? 0 : outboundBytes(this.#nc);
   }
@@ -336,8 +344,12 @@ export class NatsBus implements Bus {
     const data = msg.data;
     this.#stats.receivedMessages += 1;
     this.#stats.receivedBytes += data.byteLength;
+    // A message republished by a JetStream stream carries its stream
+    // sequence: the event's offset.
+    const sequence = msg.headers?.get("Nats-Sequence");
+    const meta = sequence ? { sequence: Number(sequence) } : undefined;
     try {
-      entry.handler(data, msg.subject, msg.reply || undefined);
+      entry.handler(data, msg.subject, msg.reply || undefined, meta);
     } catch (handlerError) {
       // A throw here would unwind into nats.js's parser and break the
       // connection; surface it the way MemoryBus does instead (uncaught).

@@ -25,6 +25,26 @@ export function heartbeatSubject(prefix: string = DEFAULT_SUBJECT_PREFIX): strin
   return `${prefix}-cluster.hb`;
 }
 
+/**
+ * Where JetStream republishes a stored room event (with its sequence in the
+ * `Nats-Sequence` header): `<prefix>-live.<tenant>.<kind>.<id>`. Nodes with
+ * history subscribe here instead of the room subject itself, so every event
+ * they deliver carries its offset.
+ */
+export function liveSubject(subject: string, prefix: string = DEFAULT_SUBJECT_PREFIX): string {
+  checkPrefix(prefix);
+  if (!subject.startsWith(`${prefix}.`)) {
+    throw new EncodeError("ERR_INVALID_SUBJECT", `not a room subject of prefix "${prefix}"`);
+  }
+  return `${prefix}-live${subject.slice(prefix.length)}`;
+}
+
+/** The republish destination of the history stream: `<prefix>-live.>`. */
+export function liveSubjectWildcard(prefix: string = DEFAULT_SUBJECT_PREFIX): string {
+  checkPrefix(prefix);
+  return `${prefix}-live.>`;
+}
+
 /** One frame's place in a packed body: [1 if binary else 0, byte length]. */
 export type FrameLayout = [0 | 1, number][];
 

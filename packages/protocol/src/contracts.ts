@@ -9,7 +9,18 @@
  * `encodeBusMessage`); `reply` is the subject to answer on, when the
  * publisher asked for answers.
  */
-export type BusHandler = (data: Uint8Array, subject: string, reply: string | undefined) => void;
+export type BusHandler = (
+  data: Uint8Array,
+  subject: string,
+  reply: string | undefined,
+  meta?: BusMessageMeta,
+) => void;
+
+/** What the bus knows about a message beyond its bytes. */
+export interface BusMessageMeta {
+  /** The JetStream stream sequence of a republished message (`Nats-Sequence`): the event's offset. */
+  sequence?: number;
+}
 
 export interface BusSubscription {
   /** Stop receiving; idempotent. */
@@ -40,5 +51,58 @@ export interface Bus {
   /** Bytes waiting in the client's outbound buffer. */
   pendingBytes?(): number;
   /** Flush and close. */
+  close(): Promise<void>;
+}
+
+/** One stored room event: its offset and its envelope, already carrying that offset. */
+export interface HistoryEvent {
+  /** Global, monotonically increasing (a decimal integer as a string, like Socket.IO offsets). */
+  offset: string;
+  /** The room's subject. */
+  subject: string;
+  /** The event type (to build the Socket.IO frame without parsing). */
+  type: string;
+  /** The raw-API envelope JSON, `offset` included. */
+  envelope: string;
+}
+
+/** What a read found. */
+export interface HistoryRead {
+  /** Events after `since`, oldest first. */
+  events: HistoryEvent[];
+  /**
+   * Events after `since` may have been dropped by retention: the caller must
+   * say so to the client (`recovery_gap`, `recovered: false`) instead of
+   * replaying a partial stream.
+   */
+  gap: boolean;
+}
+
+/** Recent room events, for clients that come back (embedded memory, or JetStream). */
+export interface History {
+  readonly kind: "memory" | "jetstream";
+  /** Events of `subject` with an offset greater than `since`, at most `limit`. */
+  read(subject: string, since: string, limit: number): Promise<HistoryRead>;
+  close(): Promise<void>;
+}
+
+/** A Socket.IO session kept for connection state recovery. */
+export interface StoredSession {
+  sid: string;
+  pid: string;
+  nsp: string;
+  rooms: string[];
+  data: unknown;
+  /** When it was stored (ms since epoch). */
+  at: number;
+  /** The latest offset when the socket connected: where a client that saw no event resumes. */
+  offset?: string;
+}
+
+/** Where sessions wait for their client to come back (memory, or a JetStream KV bucket shared by the cluster). */
+export interface SessionStore {
+  save(session: StoredSession): Promise<void>;
+  /** Take (read and delete) the session of `pid`, if it has not expired. */
+  take(pid: string): Promise<StoredSession | undefined>;
   close(): Promise<void>;
 }

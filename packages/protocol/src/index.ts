@@ -51,6 +51,8 @@ export {
   broadcastSubject,
   requestSubject,
   heartbeatSubject,
+  liveSubject,
+  liveSubjectWildcard,
   packFrames,
   unpackFrames,
   encodeJsonBody,
@@ -83,4 +85,15 @@ export type {
 } from "./envelope.js";
 export type { BusHeader } from "./bus.js";
 export type { FrameLayout } from "./cluster.js";
-export type { Bus, BusHandler, BusSubscription, BusStatus } from "./contracts.js";
+export type {
+  Bus,
+  BusHandler,
+  BusMessageMeta,
+  BusSubscription,
+  BusStatus,
+  History,
+  HistoryEvent,
+  HistoryRead,
+  SessionStore,
+  StoredSession,
+} from "./contracts.js";

@@ -1,0 +1,171 @@
+import {
+  CloseCode,
+  authorizeRoom,
+  formatRoom,
+  parseRoom,
+  parseSubject,
+  subjectFor,
+  type Claims,
+  type Room,
+} from "@calcbridge/protocol";
+import { AuthError } from "../auth/errors.js";
+import type { TokenVerifier } from "../auth/verifier.js";
+import type { MiddlewareError, Namespace } from "../socketio/namespace.js";
+import type { Socket } from "../socketio/socket.js";
+import { TokenLease, tokenOf } from "./credentials.js";
+import type { ApiObserver } from "./observer.js";
+
+/** What the `subscribe`/`unsubscribe`/`refresh` acks carry. */
+export type ApiAck =
+  { ok: true; room?: string; expires_at?: string } | { ok: false; code?: number; reason: string };
+
+interface ApiSocketData {
+  claims: Claims;
+  lease: TokenLease;
+}
+
+/** `socket.data.claims` is the application's to read; the lease stays ours (and off the bus). */
+const leases = new WeakMap<Socket, ApiSocketData>();
+
+/** Socket.IO clients of the CalcBridge API on the main namespace. */
+export class SocketIoApi {
+  constructor(
+    private readonly verifier: TokenVerifier,
+    private readonly options: { maxSubscriptions: number; subjectPrefix?: string },
+    private readonly observer?: ApiObserver,
+  ) {}
+
+  attach(nsp: Namespace): void {
+    nsp.use((socket, next) => this.authenticate(socket, next));
+    nsp.on("connection", (socket: Socket) => this.onConnection(socket));
+  }
+
+  /** `auth: { token }` in CONNECT (or the handshake's query/Authorization header). */
+  private authenticate(socket: Socket, next: (err?: MiddlewareError) => void): void {
+    const fromAuth = socket.handshake.auth["token"];
+    const token =
+      typeof fromAuth === "string" && fromAuth !== ""
+        ? fromAuth
+        : tokenOf(socket.handshake.query, socket.handshake.headers);
+    const refuse = (reason: string, code = "ERR_TOKEN_MISSING") => {
+      this.observer?.authFailed(CloseCode.INVALID_TOKEN, code);
+      const err = new Error(reason) as MiddlewareError;
+      err.data = { code: CloseCode.INVALID_TOKEN, reason };
+      next(err);
+    };
+    if (token === undefined) {
+      refuse("a token is required (auth: { token })");
+      return;
+    }
+    this.verifier.verify(token).then(
+      (v) => {
+        // Inside the verifier's clock tolerance a token may be past its exp;
+        // the lease would end the socket at once: refuse it in CONNECT_ERROR.
+        if (v.expiresAt <= Date.now()) {
+          refuse("token has expired", "ERR_TOKEN_EXPIRED");
+          return;
+        }
+        const lease = new TokenLease(v.claims, v.expiresAt, () => this.expire(socket));
+        leases.set(socket, { claims: v.claims, lease });
+        socket.data["claims"] = v.claims;
+        next();
+      },
+      (err: unknown) =>
+        err instanceof AuthError
+          ? refuse(err.message, err.code)
+          : refuse("token could not be verified", "ERR_TOKEN_INVALID"),
+    );
+  }
+
+  private expire(socket: Socket): void {
+    if (!socket.connected) return;
+    socket.emit("error", { type: "error", code: CloseCode.INVALID_TOKEN, reason: "token expired" });
+    socket.disconnect();
+  }
+
+  private onConnection(socket: Socket): void {
+    const api = leases.get(socket);
+    if (api === undefined) return;
+    socket.on("disconnect", () => api.lease.clear());
+    socket.on("subscribe", (room: unknown, ack?: unknown) => {
+      reply(ack, this.subscribe(socket, api, room));
+    });
+    socket.on("unsubscribe", (room: unknown, ack?: unknown) => {
+      reply(ack, this.unsubscribe(socket, api, room));
+    });
+    socket.on("refresh", (token: unknown, ack?: unknown) => {
+      if (typeof token !== "string" || token === "") {
+        reply(ack, {
+          ok: false,
+          code: CloseCode.INVALID_TOKEN,
+          reason: "refresh takes a token string",
+        });
+        return;
+      }
+      api.lease.refresh(this.verifier, token).then(
+        (v) => {
+          api.claims = v.claims;
+          socket.data["claims"] = v.claims;
+          reply(ack, { ok: true, expires_at: new Date(v.expiresAt).toISOString() });
+        },
+        (err: unknown) =>
+          reply(ack, {
+            ok: false,
+            code: CloseCode.INVALID_TOKEN,
+            reason: err instanceof AuthError ? err.message : "token could not be verified",
+          }),
+      );
+    });
+  }
+
+  private resolve(
+    api: ApiSocketData,
+    name: unknown,
+  ): { room: Room; name: string } | { error: ApiAck } {
+    if (typeof name !== "string") return { error: { ok: false, reason: "room must be a string" } };
+    try {
+      const room = parseRoom(name);
+      return { room, name: formatRoom(room) };
+    } catch (err) {
+      return { error: { ok: false, reason: err instanceof Error ? err.message : "invalid room" } };
+    }
+  }
+
+  private subscribe(socket: Socket, api: ApiSocketData, name: unknown): ApiAck {
+    const r = this.resolve(api, name);
+    if ("error" in r) return r.error;
+    const auth = authorizeRoom(api.claims, r.room);
+    if (!auth.ok) return { ok: false, code: auth.code, reason: auth.reason };
+    const subject = subjectFor(auth.tenantId, auth.room, this.options.subjectPrefix);
+    if (!socket.rooms.has(subject) && this.apiRooms(socket) >= this.options.maxSubscriptions) {
+      return {
+        ok: false,
+        reason: `a connection may subscribe at most ${this.options.maxSubscriptions} rooms`,
+      };
+    }
+    socket.join(subject);
+    return { ok: true, room: r.name };
+  }
+
+  private unsubscribe(socket: Socket, api: ApiSocketData, name: unknown): ApiAck {
+    const r = this.resolve(api, name);
+    if ("error" in r) return r.error;
+    const auth = authorizeRoom(api.claims, r.room);
+    if (!auth.ok) return { ok: false, code: auth.code, reason: auth.reason };
+    const subject = subjectFor(auth.tenantId, auth.room, this.options.subjectPrefix);
+    if (!socket.rooms.has(subject)) return { ok: false, reason: `not subscribed to ${r.name}` };
+    socket.leave(subject);
+    return { ok: true, room: r.name };
+  }
+
+  private apiRooms(socket: Socket): number {
+    let n = 0;
+    for (const room of socket.rooms)
+      if (parseSubject(room, this.options.subjectPrefix) !== null) n++;
+    return n;
+  }
+}
+
+function reply(ack: unknown, value: ApiAck): void {
+  if (typeof ack === "function") (ack as (v: ApiAck) => void)(value);
+}

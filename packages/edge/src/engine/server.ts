@@ -1,0 +1,339 @@
+import { randomBytes } from "node:crypto";
+import { decodeEnginePacket, decodePollingPayload, encodeOpenPacket } from "@calcbridge/protocol";
+import { readBody } from "../http/body.js";
+import type { Uws } from "../uws.js";
+import { HandshakeError, handshakeErrorBody, type HandshakeErrorKind } from "./handshake-errors.js";
+import { corsHeaders, readHandshake } from "./handshake.js";
+import type { EngineOptions } from "./options.js";
+import { PollingTransport } from "./polling-transport.js";
+import { EngineSession, type EngineCloseReason, type HandshakeInfo } from "./session.js";
+import { WebSocketTransport, type EngineWsData } from "./websocket-transport.js";
+
+/** Binary messages reach the application as Buffers on both transports, as with engine.io. */
+function asBuffer(data: string | Uint8Array | undefined): string | Uint8Array | undefined {
+  if (data === undefined || typeof data === "string" || Buffer.isBuffer(data)) return data;
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/** Decides whether a handshake may go on (engine.io's `allowRequest`). */
+export type AllowRequest = (handshake: HandshakeInfo) => boolean;
+
+/**
+ * The Engine.IO v4 server: handshakes, both transports, the polling ->
+ * WebSocket upgrade and the session table. Socket.IO sits on top through
+ * `onconnection`.
+ */
+export class EngineServer {
+  readonly sessions = new Map<string, EngineSession>();
+  /**
+   * Closed polling sessions whose last packets, then "1", still wait for the
+   * client's next GETs, as engine.io delays a polling close until the client
+   * polls. Kept at most pingInterval + pingTimeout.
+   */
+  private readonly draining = new Map<string, PollingTransport>();
+  /** New sessions are refused while false (drain). */
+  accepting = true;
+  onconnection: ((session: EngineSession) => void) | undefined;
+  /** Observers for metrics: a session opened / closed (with engine.io's reason). */
+  onsessionopen: ((session: EngineSession) => void) | undefined;
+  onsessionclose: ((session: EngineSession, reason: EngineCloseReason) => void) | undefined;
+  allowRequest: AllowRequest | undefined;
+
+  constructor(
+    private readonly options: Readonly<EngineOptions>,
+    private readonly secure = false,
+  ) {}
+
+  /** Registers the Engine.IO routes on `app`. */
+  attach(app: Uws.TemplatedApp): void {
+    const pattern = `${this.options.path}*`;
+    app.ws<EngineWsData>(pattern, {
+      maxPayloadLength: this.options.maxPayload,
+      maxBackpressure: this.options.maxBackpressure,
+      // Beyond the limit a subscriber is closed rather than silently skipped:
+      // a non-volatile packet is never lost without the client knowing.
+      closeOnBackpressureLimit: 1,
+      // Engine.IO's own heartbeat decides liveness; uWS's is a safety net.
+      idleTimeout: Math.max(
+        8,
+        Math.ceil((this.options.pingInterval + this.options.pingTimeout) / 1000) + 8,
+      ),
+      sendPingsAutomatically: false,
+      upgrade: (res, req, context) => this.onUpgrade(res, req, context),
+      open: (ws) => this.onWsOpen(ws),
+      message: (ws, message, isBinary) => this.onWsMessage(ws, message, isBinary),
+      close: (ws, code) => this.onWsClose(ws, code),
+    });
+    app.get(pattern, (res, req) => this.onHttp(res, req, "GET"));
+    app.post(pattern, (res, req) => this.onHttp(res, req, "POST"));
+    app.options(pattern, (res, req) => this.onPreflight(res, req));
+  }
+
+  /** Close every session (server shutdown). */
+  closeAll(reason: "server shutting down" | "forced close" = "server shutting down"): void {
+    for (const session of [...this.sessions.values()]) session.close(reason);
+  }
+
+  private newSession(transport: PollingTransport | WebSocketTransport, handshake: HandshakeInfo) {
+    const id = randomBytes(15).toString("base64url");
+    const session = new EngineSession(id, transport, handshake, this.options, (s, reason) =>
+      this.onSessionClosed(s, reason),
+    );
+    this.sessions.set(id, session);
+    this.onsessionopen?.(session);
+    const upgrades =
+      transport.name === "polling" &&
+      this.options.allowUpgrades &&
+      this.options.transports.includes("websocket")
+        ? ["websocket"]
+        : [];
+    transport.send([
+      encodeOpenPacket({
+        sid: id,
+        upgrades,
+        pingInterval: this.options.pingInterval,
+        pingTimeout: this.options.pingTimeout,
+        maxPayload: this.options.maxPayload,
+      }),
+    ]);
+    this.onconnection?.(session);
+    return session;
+  }
+
+  private onSessionClosed(session: EngineSession, reason: EngineCloseReason): void {
+    this.sessions.delete(session.id);
+    this.onsessionclose?.(session, reason);
+    const transport = session.transport;
+    if (!(transport instanceof PollingTransport) || !transport.draining) return;
+    this.draining.set(session.id, transport);
+    const timer = setTimeout(
+      () => this.draining.delete(session.id),
+      this.options.pingInterval + this.options.pingTimeout,
+    );
+    timer.unref();
+  }
+
+  /** engine.io's `verify`: the same checks in the same order, the same error codes. */
+  private verify(
+    query: Readonly<Record<string, string>>,
+    method: string,
+    isUpgrade: boolean,
+  ): HandshakeErrorKind | undefined {
+    const transport = query["transport"];
+    if (transport !== "polling" && transport !== "websocket")
+      return HandshakeError.UNKNOWN_TRANSPORT;
+    if (!this.options.transports.includes(transport)) return HandshakeError.UNKNOWN_TRANSPORT;
+    const sid = query["sid"];
+    if (sid !== undefined) {
+      const session = this.sessions.get(sid);
+      if (session === undefined) return HandshakeError.UNKNOWN_SID;
+      if (!isUpgrade && session.transport.name !== transport) return HandshakeError.BAD_REQUEST;
+      if (isUpgrade && (transport !== "websocket" || session.transport.name !== "polling"))
+        return HandshakeError.BAD_REQUEST;
+      return undefined;
+    }
+    if (method !== "GET") return HandshakeError.BAD_HANDSHAKE_METHOD;
+    if (query["EIO"] !== "4") return HandshakeError.UNSUPPORTED_PROTOCOL_VERSION;
+    if (transport === "websocket" && !isUpgrade) return HandshakeError.BAD_REQUEST;
+    if (!this.accepting) return HandshakeError.FORBIDDEN;
+    return undefined;
+  }
+
+  private respondError(
+    res: Uws.HttpResponse,
+    error: HandshakeErrorKind,
+    headers: readonly (readonly [string, string])[] = [],
+  ): void {
+    res.cork(() => {
+      res.writeStatus(error.status);
+      res.writeHeader("Content-Type", "application/json");
+      for (const [k, v] of headers) res.writeHeader(k, v);
+      res.end(handshakeErrorBody(error));
+    });
+  }
+
+  private onPreflight(res: Uws.HttpResponse, req: Uws.HttpRequest): void {
+    const headers = corsHeaders(this.options.cors, req.getHeader("origin") || undefined);
+    res.writeStatus("204 No Content");
+    for (const [k, v] of headers) res.writeHeader(k, v);
+    if (headers.length > 0) {
+      res.writeHeader("Access-Control-Allow-Methods", "GET,HEAD,PUT,PATCH,POST,DELETE");
+      const requested = req.getHeader("access-control-request-headers");
+      if (requested) res.writeHeader("Access-Control-Allow-Headers", requested);
+    }
+    res.end();
+  }
+
+  private onHttp(res: Uws.HttpResponse, req: Uws.HttpRequest, method: "GET" | "POST"): void {
+    // Copy out of req now: it is only valid in this callback.
+    const handshake = readHandshake(res, req, this.secure);
+    const headers = corsHeaders(this.options.cors, handshake.headers["origin"]);
+    const sid = handshake.query["sid"];
+    const closed = sid === undefined || method !== "GET" ? undefined : this.draining.get(sid);
+    if (closed?.draining === true && handshake.query["transport"] === "polling") {
+      if (!closed.onPoll(res, headers)) this.respondError(res, HandshakeError.BAD_REQUEST, headers);
+      return;
+    }
+    const error = this.verify(handshake.query, method, false);
+    if (error !== undefined) {
+      this.respondError(res, error, headers);
+      return;
+    }
+    if (sid === undefined) {
+      const transport = new PollingTransport();
+      const session = this.newSession(transport, handshake);
+      transport.onOverflow = () => session.close("transport error");
+      transport.onPoll(res, headers);
+      return;
+    }
+    const session = this.sessions.get(sid)!;
+    const transport = session.transport as PollingTransport;
+    if (method === "GET") {
+      if (!transport.onPoll(res, headers)) {
+        // Two GETs at once: engine.io ends the session ("overlap from client").
+        this.respondError(res, HandshakeError.BAD_REQUEST, headers);
+        session.close("transport error");
+      }
+      return;
+    }
+    readBody(res, this.options.maxPayload, (result) => {
+      if (!result.ok) {
+        res.cork(() => res.writeStatus("413 Payload Too Large").end());
+        session.close("transport error");
+        return;
+      }
+      const body = result.body.toString("utf8");
+      res.cork(() => {
+        res.writeStatus("200 OK");
+        res.writeHeader("Content-Type", "text/html");
+        for (const [k, v] of headers) res.writeHeader(k, v);
+        res.end("ok");
+      });
+      let packets;
+      try {
+        packets = decodePollingPayload(body);
+      } catch {
+        session.close("parse error");
+        return;
+      }
+      for (const packet of packets) {
+        if (session.readyState !== "open") break;
+        session.receive(packet.type, asBuffer(packet.data));
+      }
+    });
+  }
+
+  private onUpgrade(
+    res: Uws.HttpResponse,
+    req: Uws.HttpRequest,
+    context: Uws.us_socket_context_t,
+  ): void {
+    const handshake = readHandshake(res, req, this.secure);
+    const headers = corsHeaders(this.options.cors, handshake.headers["origin"]);
+    const error = this.verify(handshake.query, "GET", true);
+    if (error !== undefined) {
+      this.respondError(res, error, headers);
+      return;
+    }
+    const data: EngineWsData = { handshake, probeSid: handshake.query["sid"] };
+    res.upgrade(
+      data,
+      handshake.headers["sec-websocket-key"] ?? "",
+      handshake.headers["sec-websocket-protocol"] ?? "",
+      handshake.headers["sec-websocket-extensions"] ?? "",
+      context,
+    );
+  }
+
+  private onWsOpen(ws: Uws.WebSocket<EngineWsData>): void {
+    const data = ws.getUserData();
+    const transport = new WebSocketTransport(ws, this.options.maxBackpressure);
+    data.transport = transport;
+    if (data.probeSid === undefined) {
+      data.session = this.newSession(transport, data.handshake);
+      return;
+    }
+    const session = this.sessions.get(data.probeSid);
+    if (session === undefined || session.upgrading || session.transport.name !== "polling") {
+      transport.close();
+      return;
+    }
+    session.upgrading = true;
+    const timer = setTimeout(() => {
+      if (session.transport !== transport) {
+        session.upgrading = false;
+        transport.close();
+      }
+    }, this.options.upgradeTimeout);
+    timer.unref();
+  }
+
+  private onWsMessage(ws: Uws.WebSocket<EngineWsData>, message: ArrayBuffer, isBinary: boolean) {
+    const data = ws.getUserData();
+    const transport = data.transport;
+    if (transport === undefined) return;
+    // The ArrayBuffer is only valid inside this callback: decode (copy) it now.
+    const frame = isBinary ? Buffer.from(message.slice(0)) : Buffer.from(message).toString("utf8");
+    let packet;
+    try {
+      packet = decodeEnginePacket(frame);
+    } catch {
+      if (data.session !== undefined) data.session.close("parse error");
+      else transport.close();
+      return;
+    }
+    if (data.probeSid !== undefined) {
+      const session = this.sessions.get(data.probeSid);
+      if (session === undefined) {
+        transport.close();
+        return;
+      }
+      if (data.session === undefined) {
+        this.onProbeMessage(data, session, transport, packet.type, packet.data);
+        return;
+      }
+    }
+    data.session?.receive(packet.type, packet.data);
+  }
+
+  /** Upgrade steps (spec §upgrade): "2probe" -> "3probe" + noop on polling; "5" switches. */
+  private onProbeMessage(
+    data: EngineWsData,
+    session: EngineSession,
+    transport: WebSocketTransport,
+    type: string,
+    payload: string | Uint8Array | undefined,
+  ): void {
+    const polling = session.transport as PollingTransport;
+    if (type === "ping" && payload === "probe") {
+      transport.send(["3probe"]);
+      polling.releasePoll();
+      return;
+    }
+    if (type === "upgrade" && session.upgrading) {
+      const pending = polling.takeBuffer();
+      polling.releasePoll();
+      data.session = session;
+      session.upgrade(transport, pending);
+      return;
+    }
+    session.upgrading = false;
+    transport.close();
+  }
+
+  /** WebSockets uWS closed with 1006 (backpressure limit reached, or the peer vanished). */
+  abnormalCloses = 0;
+
+  private onWsClose(ws: Uws.WebSocket<EngineWsData>, code: number): void {
+    const data = ws.getUserData();
+    if (code === 1006) this.abnormalCloses++;
+    const transport = data.transport;
+    if (transport === undefined) return;
+    const wasOpen = transport.open;
+    transport.markClosed();
+    const session = data.session;
+    if (session !== undefined && session.transport === transport && wasOpen) {
+      session.close("transport close");
+    }
+  }
+}

@@ -1,0 +1,109 @@
+import type { EngineOptions } from "./options.js";
+import type { Frame, Transport } from "./transport.js";
+
+/** What the handshake request said, copied out of uWS while it was valid. */
+export interface HandshakeInfo {
+  readonly headers: Readonly<Record<string, string>>;
+  readonly query: Readonly<Record<string, string>>;
+  readonly address: string;
+  readonly url: string;
+  /** When the handshake arrived (ms since epoch). */
+  readonly issued: number;
+  readonly secure: boolean;
+}
+
+/** Engine.IO close reasons, as engine.io reports them. */
+export type EngineCloseReason =
+  | "transport close"
+  | "transport error"
+  | "ping timeout"
+  | "parse error"
+  | "forced close"
+  | "server shutting down";
+
+/**
+ * One Engine.IO session: a client across transports and upgrades. It owns the
+ * heartbeat (uWS idleTimeout works in ~4 s steps, far too coarse for
+ * pingInterval/pingTimeout in the hundreds of ms) and the order of frames.
+ */
+export class EngineSession {
+  readyState: "open" | "closed" = "open";
+  /** Set by the Socket.IO layer: one Engine.IO message payload (no "4" prefix). */
+  onmessage: ((data: string | Uint8Array) => void) | undefined;
+  onclose: ((reason: EngineCloseReason) => void) | undefined;
+  /** Called when the transport changes (the Socket.IO layer moves room subscriptions). */
+  onupgrade: ((transport: Transport) => void) | undefined;
+  upgrading = false;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private pongTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly id: string,
+    public transport: Transport,
+    readonly handshake: HandshakeInfo,
+    private readonly options: Pick<EngineOptions, "pingInterval" | "pingTimeout">,
+    private readonly onSessionClosed: (session: EngineSession, reason: EngineCloseReason) => void,
+  ) {
+    this.schedulePing();
+  }
+
+  /** Send frames (WebSocket frame form) in order. */
+  send(frames: readonly Frame[], volatile = false): void {
+    if (this.readyState !== "open") return;
+    this.transport.send(frames, volatile);
+  }
+
+  /** A decoded packet from the client. */
+  receive(type: string, data: string | Uint8Array | undefined): void {
+    if (this.readyState !== "open") return;
+    switch (type) {
+      case "message":
+        this.onmessage?.(data ?? "");
+        return;
+      case "pong":
+        clearTimeout(this.pongTimer);
+        this.pongTimer = undefined;
+        this.schedulePing();
+        return;
+      case "close":
+        this.close("transport close");
+        return;
+      case "ping":
+        // In v4 only the server pings (spec §heartbeat); engine.io ends the session.
+        this.close("transport error");
+        return;
+      default:
+      // open, upgrade and noop mean nothing once open: engine.io ignores them.
+    }
+  }
+
+  /** Switch to the upgraded transport, flushing what the old one still held first. */
+  upgrade(next: Transport, pending: readonly Frame[]): void {
+    this.upgrading = false;
+    const previous = this.transport;
+    this.transport = next;
+    previous.close(false);
+    if (pending.length > 0) next.send(pending);
+    this.onupgrade?.(next);
+  }
+
+  close(reason: EngineCloseReason): void {
+    if (this.readyState === "closed") return;
+    this.readyState = "closed";
+    clearTimeout(this.pingTimer);
+    clearTimeout(this.pongTimer);
+    const clientGone = reason === "transport close" || reason === "transport error";
+    this.transport.close(!clientGone, reason === "server shutting down" ? 1001 : 1000);
+    this.onSessionClosed(this, reason);
+    this.onclose?.(reason);
+  }
+
+  private schedulePing(): void {
+    // One ping timer per session, whatever pongs the client sends unasked.
+    clearTimeout(this.pingTimer);
+    this.pingTimer = setTimeout(() => {
+      this.send(["2"]);
+      this.pongTimer = setTimeout(() => this.close("ping timeout"), this.options.pingTimeout);
+    }, this.options.pingInterval);
+  }
+}

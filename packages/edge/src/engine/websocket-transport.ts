@@ -1,0 +1,66 @@
+import type { Uws } from "../uws.js";
+import type { Frame, Transport } from "./transport.js";
+
+/** Per-socket user data of the `/socket.io/` WebSocket route. */
+export interface EngineWsData {
+  /** Copied from the upgrade request: headers, query, address (only valid there). */
+  readonly handshake: import("./session.js").HandshakeInfo;
+  /** Set for an upgrade probe of an existing polling session. */
+  readonly probeSid: string | undefined;
+  /** The transport wrapping this socket, once opened. */
+  transport?: WebSocketTransport;
+  /** The session this socket carries: set at open, or when an upgrade completes. */
+  session?: import("./session.js").EngineSession;
+}
+
+/**
+ * The WebSocket transport. It also owns the uWS socket's topic subscriptions:
+ * rooms are uWS topics, so a broadcast never passes through here.
+ */
+export class WebSocketTransport implements Transport {
+  readonly name = "websocket";
+  open = true;
+  /** Frames dropped because the socket was over half its backpressure limit. */
+  droppedVolatile = 0;
+
+  constructor(
+    readonly ws: Uws.WebSocket<EngineWsData>,
+    private readonly maxBackpressure: number,
+  ) {}
+
+  send(frames: readonly Frame[], volatile = false): void {
+    if (!this.open) return;
+    if (volatile && this.ws.getBufferedAmount() > this.maxBackpressure / 2) {
+      this.droppedVolatile += frames.length;
+      return;
+    }
+    const ws = this.ws;
+    // cork: one syscall for the whole batch, and uWS wants writes from outside
+    // its own callbacks corked.
+    ws.cork(() => {
+      for (const frame of frames) {
+        if (typeof frame === "string") ws.send(frame, false);
+        else ws.send(frame, true);
+      }
+    });
+  }
+
+  subscribe(topic: string): void {
+    if (this.open) this.ws.subscribe(topic);
+  }
+
+  unsubscribe(topic: string): void {
+    if (this.open) this.ws.unsubscribe(topic);
+  }
+
+  close(_graceful = true, code = 1000): void {
+    if (!this.open) return;
+    this.open = false;
+    this.ws.end(code);
+  }
+
+  /** Called from the uWS close handler: the socket must not be touched again. */
+  markClosed(): void {
+    this.open = false;
+  }
+}

@@ -1,0 +1,319 @@
+import { parseSubject, type Bus, type History, type SessionStore } from "@calcbridge/protocol";
+import { Delivery } from "./api/delivery.js";
+import { attachHttpPublish } from "./api/http-publish.js";
+import type { ApiObserver } from "./api/observer.js";
+import { Publisher, type PublishedEvent } from "./api/publisher.js";
+import { DEFAULT_RAW_API_OPTIONS, RawApi, type RawApiOptions } from "./api/raw-api.js";
+import { SocketIoApi } from "./api/socketio-api.js";
+import { createTokenVerifier, type AuthOptions, type TokenVerifier } from "./auth/verifier.js";
+import { MemoryBus } from "./bus/memory-bus.js";
+import { MemorySessionStore } from "./history/memory-session-store.js";
+import { apiRecovery } from "./api/recovery.js";
+import type { ConnectionStateRecovery } from "./socketio/recovery.js";
+import {
+  DEFAULT_HISTORY_LIMITS,
+  MemoryHistory,
+  type HistoryLimits,
+} from "./history/memory-history.js";
+import { Cluster } from "./cluster/cluster.js";
+import { attachConsole } from "./http/console.js";
+import { readNodeStats } from "./http/console-api.js";
+import { attachHealth, attachNotFound } from "./http/health.js";
+import { attachMetrics } from "./http/metrics-endpoint.js";
+import { createLogger, type Logger } from "./logger.js";
+import { EdgeMetrics, bump, newCounters, type EdgeCounters } from "./metrics.js";
+import { Server } from "./socketio/server.js";
+import type { ServerOptions } from "./socketio/options.js";
+import { loadUws, type Uws } from "./uws.js";
+
+/** How long a disconnected Socket.IO session may be recovered by default, in ms. */
+export const DEFAULT_MAX_DISCONNECTION_MS = 120_000;
+
+/** Everything an edge node is built from. */
+export interface EdgeNodeOptions {
+  /** How tokens are verified (or a ready verifier). */
+  auth: AuthOptions | { verifier: TokenVerifier };
+  /** The bus. @default a new MemoryBus (embedded, single node) */
+  bus?: Bus;
+  /** Names the node in logs, metrics and the cluster. @default "edge" */
+  nodeId?: string;
+  /** Socket.IO / Engine.IO options. @default DEFAULT_SERVER_OPTIONS */
+  io?: Partial<ServerOptions>;
+  /** Raw API limits. @default DEFAULT_RAW_API_OPTIONS */
+  raw?: Partial<RawApiOptions>;
+  /** First token of every subject. @default "rt" */
+  subjectPrefix?: string;
+  /** The root logger. @default a pino logger at "info" on stdout */
+  logger?: Logger;
+  /** Serve `/metrics` on its own port instead of the main one. @default undefined */
+  metricsPort?: number;
+  /** Serve the built-in web console under `/console`. @default false */
+  consoleEnabled?: boolean;
+  /**
+   * The console credential: the console's overview API wants `Authorization:
+   * Bearer <consoleToken>`. Unset, the overview is open (dev mode only).
+   * @default undefined
+   */
+  consoleToken?: string;
+  /**
+   * Recent events for returning clients: a History (JetStreamHistory in a
+   * cluster), or false for none. @default a MemoryHistory on the embedded bus, none on NATS
+   */
+  history?: History | false;
+  /** Retention of the default MemoryHistory. @default DEFAULT_HISTORY_LIMITS */
+  historyLimits?: Partial<HistoryLimits>;
+  /** Where Socket.IO sessions wait for recovery. @default a MemorySessionStore */
+  sessions?: SessionStore;
+  /** How long a disconnected Socket.IO session may be recovered, in ms. @default 120000 */
+  maxDisconnectionMs?: number;
+}
+
+/**
+ * One edge node: the Socket.IO server and the raw API on one uWS app, the
+ * publisher, the bus delivery path (and the cluster over NATS), metrics,
+ * logs, health and drain.
+ */
+export class EdgeNode {
+  readonly io: Server;
+  readonly bus: Bus;
+  readonly publisher: Publisher;
+  readonly delivery: Delivery;
+  readonly rawApi: RawApi;
+  readonly nodeId: string;
+  /** Cross-node operations; undefined on the embedded bus. */
+  readonly cluster: Cluster | undefined;
+  readonly counters: EdgeCounters = newCounters();
+  readonly metrics: EdgeMetrics;
+  readonly log: Logger;
+  /** Recent events for returning clients; undefined when off. */
+  readonly history: History | undefined;
+  draining = false;
+  private listening = false;
+  private readonly metricsPort: number | undefined;
+  private metricsApp: { app: Uws.TemplatedApp; socket?: Uws.us_listen_socket } | undefined;
+
+  private constructor(options: EdgeNodeOptions, verifier: TokenVerifier) {
+    this.nodeId = options.nodeId ?? "edge";
+    this.log = options.logger ?? createLogger({ nodeId: this.nodeId });
+    this.bus = options.bus ?? new MemoryBus();
+    this.metricsPort = options.metricsPort;
+    const prefix = options.subjectPrefix;
+    const observer = this.observer();
+    const limits = { ...DEFAULT_HISTORY_LIMITS, ...options.historyLimits };
+    const history =
+      options.history === false
+        ? undefined
+        : (options.history ?? (this.bus.kind === "memory" ? new MemoryHistory(limits) : undefined));
+    this.history = history;
+    // API rooms of the main namespace are named by their subject: a node holds
+    // the subject's bus subscription while it has local members.
+    const isApiRoom = (nsp: string, room: string) =>
+      nsp === "/" && parseSubject(room, prefix) !== null;
+    // Several nodes share a bus only through NATS; the embedded bus is one node.
+    const cluster =
+      this.bus.kind === "nats"
+        ? new Cluster(this.bus, { nodeId: this.nodeId, ...(prefix ? { prefix } : {}) })
+        : undefined;
+    this.cluster = cluster;
+    // Recovery is offered where there is history to replay from.
+    let recovery: ConnectionStateRecovery | undefined;
+    if (history !== undefined) {
+      const maxDisconnectionMs = options.maxDisconnectionMs ?? DEFAULT_MAX_DISCONNECTION_MS;
+      recovery = apiRecovery({
+        delivery: () => this.delivery,
+        store: options.sessions ?? new MemorySessionStore(maxDisconnectionMs),
+        maxDisconnectionMs,
+        replayLimit: limits.maxPerRoom,
+        ...(prefix !== undefined ? { subjectPrefix: prefix } : {}),
+      });
+    }
+    this.io = new Server({
+      ...options.io,
+      ...(cluster ? { cluster } : {}),
+      ...(recovery ? { recovery } : {}),
+      hooks: {
+        ...cluster?.hooks(),
+        roomCreated: (nsp, room) => {
+          if (isApiRoom(nsp, room)) this.delivery.acquire(room);
+        },
+        roomDeleted: (nsp, room) => {
+          if (isApiRoom(nsp, room)) this.delivery.release(room);
+        },
+      },
+    });
+    cluster?.start(this.io);
+    this.metrics = new EdgeMetrics(this);
+    const delivery = new Delivery(
+      this.io.app,
+      this.bus,
+      () => this.io.sockets.adapter,
+      {
+        delivered: (protocol, frames, bytes) => {
+          this.counters.framesDelivered[protocol] += frames;
+          this.counters.bytesDelivered[protocol] += bytes;
+        },
+        handoff: (seconds) => this.metrics.handoff.observe(seconds),
+      },
+      history,
+      prefix,
+    );
+    this.delivery = delivery;
+    this.publisher = new Publisher(
+      this.bus,
+      prefix,
+      history instanceof MemoryHistory ? history : undefined,
+    );
+    const rawOptions = {
+      ...DEFAULT_RAW_API_OPTIONS,
+      replayLimit: limits.maxPerRoom,
+      ...options.raw,
+      subjectPrefix: prefix,
+    };
+    this.rawApi = new RawApi(verifier, delivery, rawOptions, observer);
+    this.rawApi.attach(this.io.app);
+    new SocketIoApi(
+      verifier,
+      { maxSubscriptions: rawOptions.maxSubscriptions, subjectPrefix: prefix },
+      observer,
+    ).attach(this.io.sockets);
+    this.io.engine.onsessionopen = (s) => observer.connected("socketio", s.id, s.transport.name);
+    this.io.engine.onsessionclose = (s, reason) => observer.disconnected("socketio", reason, s.id);
+    attachHttpPublish(this.io.app, verifier, this.publisher, observer);
+    attachHealth(this.io.app, () => this.notReadyReasons());
+    if (this.metricsPort === undefined) attachMetrics(this.io.app, this.metrics);
+    attachNotFound(this.io.app);
+    // The web console (off: /console is a 404); every node answers nodeStats, console or not.
+    if (cluster) cluster.nodeStatsSource = () => readNodeStats(this);
+    attachConsole(this.io.app, this, {
+      enabled: options.consoleEnabled === true,
+      ...(options.consoleToken === undefined ? {} : { token: options.consoleToken }),
+      log: this.log,
+    });
+    this.bus.onStatus((status) => {
+      if (status === "connected") this.log.info({ bus: this.bus.kind }, "bus connected");
+      else
+        this.log.warn({ bus: this.bus.kind, status }, "bus not connected: publishes are refused");
+    });
+  }
+
+  static async create(options: EdgeNodeOptions): Promise<EdgeNode> {
+    const verifier =
+      "verifier" in options.auth ? options.auth.verifier : await createTokenVerifier(options.auth);
+    return new EdgeNode(options, verifier);
+  }
+
+  /** Counts for metrics; logs at debug only, behind the level check. */
+  private observer(): ApiObserver {
+    const c = this.counters;
+    return {
+      connected: (protocol, id, endpoint) => {
+        c.connects[protocol]++;
+        if (this.log.isLevelEnabled("debug"))
+          this.log.debug({ conn: id, protocol, endpoint }, "connected");
+      },
+      disconnected: (protocol, reason, id) => {
+        bump(c.disconnects, `${protocol}|${reason}`);
+        if (this.log.isLevelEnabled("debug"))
+          this.log.debug({ conn: id, protocol, reason }, "disconnected");
+      },
+      authFailed: (code, reason) => {
+        bump(c.authFailures, `${code}|${reason}`);
+        if (this.log.isLevelEnabled("debug")) this.log.debug({ code, reason }, "token refused");
+      },
+      published: (source, events) => {
+        c.eventsPublished[source] += events;
+      },
+    };
+  }
+
+  /** Publish CalcBridge events in-process (validated like the HTTP API). */
+  publish(input: unknown): PublishedEvent[] {
+    const events = this.publisher.publish(input);
+    this.counters.eventsPublished.inprocess += events.length;
+    return events;
+  }
+
+  async listen(port: number, host = "0.0.0.0"): Promise<number> {
+    const bound = await this.io.listen(port, host);
+    if (this.metricsPort !== undefined) await this.listenMetrics(this.metricsPort, host);
+    this.listening = true;
+    return bound;
+  }
+
+  /** Bound port of the separate metrics listener, if any. */
+  metricsListenPort: number | undefined;
+
+  private listenMetrics(port: number, host: string): Promise<void> {
+    const { mod } = loadUws({ allowFallback: this.io.options.allowUwsFallback });
+    const app = mod.App();
+    attachMetrics(app, this.metrics);
+    attachHealth(app, () => this.notReadyReasons());
+    this.metricsApp = { app };
+    return new Promise((resolve, reject) => {
+      app.listen(host, port, (socket) => {
+        if (socket === false) {
+          reject(new Error(`could not listen on ${host}:${port} for metrics`));
+          return;
+        }
+        this.metricsApp!.socket = socket;
+        this.metricsListenPort = mod.us_socket_local_port(socket);
+        resolve();
+      });
+    });
+  }
+
+  notReadyReasons(): string[] {
+    const reasons: string[] = [];
+    if (!this.listening) reasons.push("not listening");
+    if (this.draining) reasons.push("draining");
+    if (this.bus.status !== "connected") reasons.push(`bus ${this.bus.status}`);
+    return reasons;
+  }
+
+  /**
+   * Graceful drain: readiness goes false at once and new connections are
+   * refused; existing clients are closed with 1001 spread evenly over
+   * `windowMs` (so their reconnect wave does not hit the other nodes at
+   * once); then the bus is drained. Resolves when everything is closed.
+   */
+  async drain(windowMs: number): Promise<void> {
+    this.draining = true;
+    this.rawApi.accepting = false;
+    this.io.engine.accepting = false;
+    const closers: (() => void)[] = [];
+    for (const conn of this.rawApi.connections)
+      closers.push(() => this.rawApi.end(conn, 1001, "server draining"));
+    for (const session of this.io.engine.sessions.values())
+      closers.push(() => session.close("server shutting down"));
+    // Shuffle so that no client is always the first to go.
+    for (let i = closers.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [closers[i], closers[j]] = [closers[j]!, closers[i]!];
+    }
+    const tick = 50;
+    const ticks = Math.max(1, Math.floor(windowMs / tick));
+    const perTick = Math.max(1, Math.ceil(closers.length / ticks));
+    for (let i = 0; i < closers.length; i += perTick) {
+      for (const close of closers.slice(i, i + perTick)) close();
+      if (i + perTick < closers.length) await new Promise((r) => setTimeout(r, tick));
+    }
+    await this.close();
+  }
+
+  async close(): Promise<void> {
+    this.listening = false;
+    this.rawApi.accepting = false;
+    this.io.engine.accepting = false;
+    this.rawApi.closeAll(1001, "server shutting down");
+    this.rawApi.stop();
+    await this.io.close();
+    this.cluster?.stop();
+    if (this.metricsApp?.socket !== undefined) {
+      loadUws({ allowFallback: true }).mod.us_listen_socket_close(this.metricsApp.socket);
+      (this.metricsApp.app as Uws.TemplatedApp & { close?: () => void }).close?.();
+    }
+    await this.bus.close();
+    await this.io.recovery?.store.close();
+    await this.history?.close();
+  }
+}
