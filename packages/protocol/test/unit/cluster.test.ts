@@ -55,19 +55,14 @@ t.test("text and binary frames round-trip in order", async (t) => {
 
 t.test("bad layouts are DecodeErrors", async (t) => {
   const { body } = packFrames(["ab", new Uint8Array([1, 2])]);
-  for (const layout of [
-    null,
-    [],
-    [[2, 1]],
-    [[0, -1]],
-    [[0, 99]],
-    [[0, 1]],
-    [["0", 2]],
-    "x",
-  ]) {
+  for (const layout of [null, [], [[2, 1]], [[0, -1]], [[0, 99]], [[0, 1]], [["0", 2]], "x"]) {
     t.throws(() => unpackFrames(layout, body), DecodeError, JSON.stringify(layout));
   }
-  t.throws(() => unpackFrames(undefined, new Uint8Array([0xff, 0xfe])), DecodeError, "invalid UTF-8");
+  t.throws(
+    () => unpackFrames(undefined, new Uint8Array([0xff, 0xfe])),
+    DecodeError,
+    "invalid UTF-8",
+  );
 });
 
 t.test("JSON bodies", async (t) => {
