@@ -97,6 +97,14 @@ async function busOf(config: Readonly<EdgeConfig>): Promise<{
     name: config.nodeId,
   });
   if (h.mode !== "jetstream") return { bus, history: undefined, sessions: undefined };
+  // A server without JetStream cannot keep history: say which setting to change.
+  const explain = (err: unknown): never => {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new Error(
+      `HISTORY=jetstream but NATS refused the history streams (${reason}); ` +
+        "run nats-server with JetStream (-js) or set HISTORY=off",
+    );
+  };
   const history = await JetStreamHistory.start(bus, {
     stream: h.stream,
     maxAgeMs: h.maxAgeMs,
@@ -104,11 +112,11 @@ async function busOf(config: Readonly<EdgeConfig>): Promise<{
     maxBytes: h.maxBytes,
     replicas: h.replicas,
     manage: h.manageStream,
-  });
+  }).catch(explain);
   const sessions = await JetStreamSessionStore.start(bus, {
     ttlMs: config.recoveryMaxDisconnectionMs,
     replicas: h.replicas,
-  });
+  }).catch(explain);
   return { bus, history, sessions };
 }
 

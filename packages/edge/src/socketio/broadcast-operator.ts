@@ -125,14 +125,21 @@ export class BroadcastOperator {
       for (const s of recipients) s.dropAck(id);
       ack(err, responses);
     };
+    let timedOut = false;
+    const fail = () => {
+      const err = new AckTimeoutError("operation has timed out") as AckTimeoutError & {
+        responses: unknown[];
+      };
+      err.responses = responses;
+      finish(err);
+    };
     const timer =
       this.flags.timeout !== undefined
         ? setTimeout(() => {
-            const err = new AckTimeoutError("operation has timed out") as AckTimeoutError & {
-              responses: unknown[];
-            };
-            err.responses = responses;
-            finish(err);
+            timedOut = true;
+            // The other nodes' partial answers arrive with the cluster's own
+            // timeout, a moment later: wait for them before failing.
+            if (!remotePending) fail();
           }, this.flags.timeout)
         : undefined;
     let expected = recipients.size;
@@ -163,12 +170,16 @@ export class BroadcastOperator {
         .then(
           (remote) => responses.push(...remote),
           (err: unknown) => {
-            if (err instanceof ClusterTimeoutError) responses.push(...err.partial);
+            if (err instanceof ClusterTimeoutError) {
+              responses.push(...err.partial);
+              timedOut = true;
+            }
           },
         )
         .finally(() => {
           remotePending = false;
-          settle();
+          if (timedOut) fail();
+          else settle();
         });
     }
     settle();
