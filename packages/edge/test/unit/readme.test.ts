@@ -11,7 +11,7 @@ const readme = readFileSync(
 );
 const rows = new Map<string, string>();
 for (const line of readme.split("\n")) {
-  const m = /^\| `([A-Z_]+)` \| ([^|]*) \|/.exec(line);
+  const m = /^\|\s*`([A-Z_]+)`\s*\|\s*([^|]*?)\s*\|/.exec(line);
   if (m) rows.set(m[1]!, m[2]!.trim().replace(/^`|`$/g, ""));
 }
 
