@@ -59,7 +59,6 @@ export class JetStreamHistory implements History {
   private readonly prefix: string;
   private readonly maxPerRoom: number;
   private jsm: JetStreamManager | undefined;
-  private firstSeq = { value: 0, at: 0 };
 
   private constructor(
     private readonly bus: NatsBus,
@@ -175,8 +174,10 @@ export class JetStreamHistory implements History {
 
   /**
    * Whether retention may have dropped events of `subject` after `after`:
-   * the stream has trimmed past it (age, bytes), or the room is at its
-   * per-subject limit and its oldest kept event is later than `after + 1`.
+   * the stream has trimmed past it (age, bytes: both trim the head), or the
+   * room is at its per-subject limit and its oldest kept event is later than
+   * `after + 1`. The head is read fresh each time: a remembered one would
+   * hide a trim that happened since.
    */
   private async lost(
     subject: string,
@@ -184,14 +185,12 @@ export class JetStreamHistory implements History {
     firstKept: number | undefined,
   ): Promise<boolean> {
     if (after === 0) return false;
+    // The very next sequence is the room's: nothing in between could have been dropped.
+    if (firstKept === after + 1) return false;
     const jsm = await this.manager();
-    if (Date.now() - this.firstSeq.at > 1000) {
-      const info = await jsm.streams.info(this.stream);
-      this.firstSeq = { value: info.state.first_seq, at: Date.now() };
-    }
-    if (after + 1 < this.firstSeq.value) return true;
-    if (firstKept === undefined || firstKept === after + 1) return false;
     const info = await jsm.streams.info(this.stream, { subjects_filter: subject });
+    if (after + 1 < info.state.first_seq) return true;
+    if (firstKept === undefined) return false;
     const count = info.state.subjects?.[subject] ?? 0;
     if (count < this.maxPerRoom) return false;
     const oldest = await jsm.direct.getMessage(this.stream, { seq: 1, next_by_subj: subject });

@@ -138,6 +138,13 @@ export class NatsBus implements Bus {
    * Bytes published but not yet written to the socket. Read from nats.js
    * internals (no public API has it); 0 when unavailable or not connected.
    */
+  /** A round trip to the server: every SUB sent before is registered there. */
+  async flush(): Promise<void> {
+    const nc = this.#nc;
+    if (nc === undefined || this.#status !== "connected") return;
+    await nc.flush();
+  }
+
   /**
    * The live nats.js connection, for JetStream (history, sessions); undefined
    * until the first connection succeeds.

@@ -26,6 +26,9 @@ import { Server } from "./socketio/server.js";
 import type { ServerOptions } from "./socketio/options.js";
 import { loadUws, type Uws } from "./uws.js";
 
+/** Shortest time between two batches of clients closed by a drain, in ms. */
+const DRAIN_TICK_MS = 50;
+
 /** How long a disconnected Socket.IO session may be recovered by default, in ms. */
 export const DEFAULT_MAX_DISCONNECTION_MS = 120_000;
 
@@ -173,7 +176,11 @@ export class EdgeNode {
     this.rawApi.attach(this.io.app);
     new SocketIoApi(
       verifier,
-      { maxSubscriptions: rawOptions.maxSubscriptions, subjectPrefix: prefix },
+      {
+        maxSubscriptions: rawOptions.maxSubscriptions,
+        subjectPrefix: prefix,
+        ready: (subject) => this.delivery.ready(subject),
+      },
       observer,
     ).attach(this.io.sockets);
     this.io.engine.onsessionopen = (s) => observer.connected("socketio", s.id, s.transport.name);
@@ -290,12 +297,18 @@ export class EdgeNode {
       const j = Math.floor(Math.random() * (i + 1));
       [closers[i], closers[j]] = [closers[j]!, closers[i]!];
     }
-    const tick = 50;
-    const ticks = Math.max(1, Math.floor(windowMs / tick));
-    const perTick = Math.max(1, Math.ceil(closers.length / ticks));
-    for (let i = 0; i < closers.length; i += perTick) {
-      for (const close of closers.slice(i, i + perTick)) close();
-      if (i + perTick < closers.length) await new Promise((r) => setTimeout(r, tick));
+    // Batch k of n goes at (k + 1) / n of the window: the last at its end, the
+    // first one step in, after readiness is already false. Batches are at
+    // least DRAIN_TICK_MS apart; deadlines are absolute, so timer lateness
+    // does not add up over the window.
+    const start = Date.now();
+    const batches = Math.max(1, Math.min(closers.length, Math.floor(windowMs / DRAIN_TICK_MS)));
+    const n = closers.length;
+    for (let k = 0; k < batches && n > 0; k++) {
+      const wait = start + ((k + 1) * windowMs) / batches - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const from = Math.floor((k * n) / batches);
+      for (const close of closers.slice(from, Math.floor(((k + 1) * n) / batches))) close();
     }
     await this.close();
   }

@@ -244,6 +244,20 @@ export async function rawOpen(
     WAIT_MS,
   );
   if (opened !== true) throw new Error(`${path} did not open within ${WAIT_MS} ms`);
+  // The auto-subscribing endpoints announce their room once the node holds it:
+  // wait for that (events published before could miss the client), and take it
+  // out of `controls` so the test sees only what it asks for.
+  if (path !== "/ws" && path.startsWith("/ws/")) {
+    let closed = false;
+    void client.closed.then(() => (closed = true));
+    await waitFor(() => closed || client.controls.some((c) => c.type === "subscribed"), {
+      timeout: WAIT_MS,
+      interval: 2,
+      message: `${path} announced its room`,
+    });
+    const i = client.controls.findIndex((c) => c.type === "subscribed");
+    if (i >= 0) client.controls.splice(i, 1);
+  }
   return client;
 }
 

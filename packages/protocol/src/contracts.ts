@@ -50,6 +50,12 @@ export interface Bus {
   readonly stats?: { readonly reconnects?: number };
   /** Bytes waiting in the client's outbound buffer. */
   pendingBytes?(): number;
+  /**
+   * Resolves once the server has seen everything sent so far (subscriptions
+   * included): after it, a subscription made before receives every later
+   * publish. Absent where subscribing is immediate (the embedded bus).
+   */
+  flush?(): Promise<void>;
   /** Flush and close. */
   close(): Promise<void>;
 }

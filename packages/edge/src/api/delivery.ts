@@ -39,6 +39,8 @@ export interface DeliveryObserver {
 interface Interest {
   count: number;
   sub: BusSubscription;
+  /** Settles when the bus has registered `sub`. */
+  ready: Promise<void>;
   /** JetStream history only: the latest live events, offset order. */
   recent?: HistoryEvent[];
   /** The recent buffer dropped events since this interest began. */
@@ -79,21 +81,27 @@ export class Delivery {
     return this.interest.has(subject);
   }
 
-  /** A local member joined the room of `subject` (or a catch-up is about to read it). */
-  acquire(subject: string): void {
+  /**
+   * A local member joined the room of `subject` (or a catch-up is about to
+   * read it). Resolves once the bus has registered the subscription, so an
+   * ack sent after it promises every later event.
+   */
+  acquire(subject: string): Promise<void> {
     const entry = this.interest.get(subject);
     if (entry !== undefined) {
       entry.count++;
-      return;
+      return entry.ready;
     }
     // With JetStream history the stream republishes each stored event, with
     // its sequence, on the live subject: subscribe there so offsets come along.
     const on =
       this.history?.kind === "jetstream" ? liveSubject(subject, this.subjectPrefix) : subject;
     const sub = this.bus.subscribe(on, (data, _s, _r, meta) => this.onMessage(subject, data, meta));
-    const created: Interest = { count: 1, sub };
+    const ready = this.bus.flush?.().catch(() => undefined) ?? Promise.resolve();
+    const created: Interest = { count: 1, sub, ready };
     if (this.history?.kind === "jetstream") created.recent = [];
     this.interest.set(subject, created);
+    return ready;
   }
 
   /** A local member left the room of `subject`. */
@@ -103,6 +111,11 @@ export class Delivery {
     if (--entry.count > 0) return;
     entry.sub.unsubscribe();
     this.interest.delete(subject);
+  }
+
+  /** Settles when the bus has registered the subject's subscription (at once if none is held). */
+  ready(subject: string): Promise<void> {
+    return this.interest.get(subject)?.ready ?? Promise.resolve();
   }
 
   /** Subjects this node is subscribed to. */

@@ -220,7 +220,7 @@ export class RawApi {
         this.end(conn, CloseCode.POLICY, auto.problem);
         return;
       }
-      const result = this.subscribe(conn, auto.room, conn.since, false);
+      const result = this.subscribe(conn, auto.room, conn.since);
       if (!result.ok) {
         this.end(conn, result.code ?? CloseCode.POLICY, result.reason);
         return;
@@ -289,7 +289,7 @@ export class RawApi {
         }
         const result =
           msg.type === "subscribe"
-            ? this.subscribe(conn, room, msg.since, true)
+            ? this.subscribe(conn, room, msg.since)
             : this.unsubscribe(conn, room);
         if (result.ok && msg.type === "unsubscribe") {
           this.send(conn, encodeControl({ type: "unsubscribed", room: msg.room }));
@@ -339,20 +339,20 @@ export class RawApi {
    * Subscribe `conn` to `room`. With `since`, the events after that offset
    * are replayed first (or a `recovery_gap` is sent when retention dropped
    * some), then the connection joins the live topic in the same tick: no gap,
-   * no duplicate at the seam. `announce` sends `subscribed` at the end.
+   * no duplicate at the seam; `subscribed` follows once the bus holds the
+   * room (auto-subscribed endpoints get it too: the client's signal to go).
    */
   private subscribe(
     conn: RawConnection,
     room: Room,
     since: string | undefined,
-    announce: boolean,
   ): { ok: true } | { ok: false; code?: number; reason: string } {
     const claims = conn.lease!.claims;
     const auth = authorizeRoom(claims, room);
     if (!auth.ok) return { ok: false, code: auth.code, reason: auth.reason };
     const name = formatRoom(room);
     if (conn.subscriptions.has(name)) {
-      if (announce) this.send(conn, encodeControl({ type: "subscribed", room: name }));
+      this.send(conn, encodeControl({ type: "subscribed", room: name }));
       return { ok: true };
     }
     if (conn.subscriptions.size >= this.options.maxSubscriptions) {
@@ -364,7 +364,7 @@ export class RawApi {
     const subject = subjectFor(auth.tenantId, auth.room, this.options.subjectPrefix);
     conn.subscriptions.set(name, subject);
     // Interest first: from here on every event of the room reaches this node.
-    this.delivery.acquire(subject);
+    const ready = this.delivery.acquire(subject);
     const finish = (read: HistoryRead | undefined) => {
       // Closed or unsubscribed while the history was read: onClose/unsubscribe released it.
       if (conn.closed || conn.subscriptions.get(name) !== subject) return;
@@ -376,10 +376,13 @@ export class RawApi {
           for (const e of read.events) ws.send(e.envelope, false);
         }
         ws.subscribe(rawTopic(subject));
-        if (announce) {
-          const replayed = read !== undefined && !read.gap ? { replayed: read.events.length } : {};
-          ws.send(encodeControl({ type: "subscribed", room: name, ...replayed }), false);
-        }
+      });
+      // `subscribed` promises every later event: send it once the bus has the
+      // subscription (a round trip to NATS; at once on the embedded bus).
+      const replayed = read !== undefined && !read.gap ? { replayed: read.events.length } : {};
+      void ready.then(() => {
+        if (conn.closed || conn.subscriptions.get(name) !== subject) return;
+        this.send(conn, encodeControl({ type: "subscribed", room: name, ...replayed }));
       });
     };
     if (since === undefined) {

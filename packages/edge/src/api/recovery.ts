@@ -38,6 +38,8 @@ export function apiRecovery(options: {
         now.sub !== before.sub ||
         now.tenant_id !== before.tenant_id
       ) {
+        // Not the owner: put the session back, so a stolen pid costs the owner nothing.
+        options.store.save(session).catch(() => undefined);
         deliver(null);
         return;
       }

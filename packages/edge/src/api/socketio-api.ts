@@ -31,7 +31,12 @@ const leases = new WeakMap<Socket, ApiSocketData>();
 export class SocketIoApi {
   constructor(
     private readonly verifier: TokenVerifier,
-    private readonly options: { maxSubscriptions: number; subjectPrefix?: string },
+    private readonly options: {
+      maxSubscriptions: number;
+      subjectPrefix?: string;
+      /** Settles when the node's bus holds the subject (the ack then promises every later event). */
+      ready?: (subject: string) => Promise<void>;
+    },
     private readonly observer?: ApiObserver,
   ) {}
 
@@ -88,7 +93,14 @@ export class SocketIoApi {
     if (api === undefined) return;
     socket.on("disconnect", () => api.lease.clear());
     socket.on("subscribe", (room: unknown, ack?: unknown) => {
-      reply(ack, this.subscribe(socket, api, room));
+      const result = this.subscribe(socket, api, room);
+      const ready =
+        result.ok && result.subject !== undefined
+          ? this.options.ready?.(result.subject)
+          : undefined;
+      const { subject: _subject, ...answer } = result as ApiAck & { subject?: string };
+      if (ready === undefined) reply(ack, answer);
+      else void ready.then(() => reply(ack, answer));
     });
     socket.on("unsubscribe", (room: unknown, ack?: unknown) => {
       reply(ack, this.unsubscribe(socket, api, room));
@@ -131,7 +143,11 @@ export class SocketIoApi {
     }
   }
 
-  private subscribe(socket: Socket, api: ApiSocketData, name: unknown): ApiAck {
+  private subscribe(
+    socket: Socket,
+    api: ApiSocketData,
+    name: unknown,
+  ): ApiAck & { subject?: string } {
     const r = this.resolve(api, name);
     if ("error" in r) return r.error;
     const auth = authorizeRoom(api.claims, r.room);
@@ -144,7 +160,7 @@ export class SocketIoApi {
       };
     }
     socket.join(subject);
-    return { ok: true, room: r.name };
+    return { ok: true, room: r.name, subject };
   }
 
   private unsubscribe(socket: Socket, api: ApiSocketData, name: unknown): ApiAck {
