@@ -153,7 +153,24 @@ export async function createTokenVerifier(options: AuthOptions): Promise<TokenVe
       ]);
     }
     algorithms = checkAlgorithms(options.algorithms, HMAC_ALGORITHMS, "JWT_SECRET") ?? ["HS256"];
-    key = bytes;
+    // Import the secret once per algorithm: given raw bytes, jose imports a
+    // key on every verification, which costs more than the HMAC itself.
+    const hmacKeys = new Map<string, CryptoKey>();
+    for (const alg of algorithms) {
+      const hash = `SHA-${alg.slice(2)}`;
+      hmacKeys.set(
+        alg,
+        await crypto.subtle.importKey("raw", bytes, { name: "HMAC", hash }, false, ["verify"]),
+      );
+    }
+    const onlyHmac = hmacKeys.size === 1 ? [...hmacKeys.values()][0] : undefined;
+    key =
+      onlyHmac ??
+      (async (header) => {
+        const found = hmacKeys.get(header.alg);
+        if (!found) throw new AuthError("ERR_TOKEN_ALG_NOT_ALLOWED", "token algorithm not allowed");
+        return found;
+      });
   } else if (options.publicKey !== undefined) {
     keySource = "publicKey";
     const pem = options.publicKey.replace(/\\n/g, "\n").trim();
