@@ -727,7 +727,9 @@ const envSchema = z
 function shown(name: VarName, raw: string | undefined): string {
   if (raw === undefined) return "unset";
   if (VARS[name].secret) return `${Buffer.byteLength(raw)} bytes`;
-  const text = raw.length > 60 ? `${raw.slice(0, 60)}…` : raw;
+  // URLs may carry credentials (nats://user:password@host): never echo them.
+  const safe = raw.replace(/\/\/[^/@\s]*@/g, "//[redacted]@");
+  const text = safe.length > 60 ? `${safe.slice(0, 60)}…` : safe;
   return JSON.stringify(text);
 }
 

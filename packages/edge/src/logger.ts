@@ -1,4 +1,10 @@
-import { pino, type DestinationStream, type Logger, type LoggerOptions } from "pino";
+import {
+  destination as pinoDestination,
+  pino,
+  type DestinationStream,
+  type Logger,
+  type LoggerOptions,
+} from "pino";
 
 export type { Logger };
 
@@ -32,7 +38,13 @@ export function redactUrl(url: string): string {
   return url.replace(/([?&](?:token|access_token)=)[^&#]*/gi, "$1[Redacted]");
 }
 
-/** The node's root logger: JSON lines with the node id on each. */
+/**
+ * The node's root logger: JSON lines with the node id on each, on stdout
+ * unless `destination` is given. Stdout is written synchronously: pino's
+ * default asynchronous stdout can reorder or lose the lines still in flight
+ * when the process exits (the CLI exits right after its drain). The node
+ * logs nothing per message above `debug`, so the blocking writes are few.
+ */
 export function createLogger(
   options: { level?: string; nodeId: string },
   destination?: NodeJS.WritableStream,
@@ -43,5 +55,10 @@ export function createLogger(
     redact: { paths: [...REDACT_PATHS], censor: "[Redacted]" },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
-  return destination === undefined ? pino(config) : pino(config, destination as DestinationStream);
+  return pino(
+    config,
+    destination === undefined
+      ? pinoDestination({ dest: 1, sync: true })
+      : (destination as DestinationStream),
+  );
 }

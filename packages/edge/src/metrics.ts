@@ -35,6 +35,16 @@ export function bump(map: Map<string, number>, key: string, by = 1): void {
   map.set(key, (map.get(key) ?? 0) + by);
 }
 
+/** `protocol|transport|endpoint` of every `calcbridge_connections` series. */
+const CONNECTION_SERIES = [
+  "socketio|websocket|socketio",
+  "socketio|polling|socketio",
+  "raw|websocket|general",
+  "raw|websocket|workbook",
+  "raw|websocket|job",
+  "raw|websocket|notifications",
+];
+
 function entries(
   record: Record<string, number>,
   label: string,
@@ -42,7 +52,11 @@ function entries(
   return Object.entries(record).map(([k, v]) => [{ [label]: k }, v]);
 }
 
-/** A counter whose value is read from our own tallies at scrape time. */
+/**
+ * A counter whose value is read from our own tallies at scrape time. Every
+ * series `read` yields is exposed, zeros included: a series that first
+ * appears at 1 hides that increment from `rate()` and `increase()`.
+ */
 function mirrored(
   registry: Registry,
   name: string,
@@ -57,7 +71,7 @@ function mirrored(
     registers: [registry],
     collect() {
       this.reset();
-      for (const [labels, value] of read()) if (value > 0) this.inc(labels, value);
+      for (const [labels, value] of read()) this.inc(labels, value);
     },
   });
 }
@@ -101,7 +115,8 @@ export class EdgeMetrics {
       "Open client connections.",
       ["protocol", "transport", "endpoint"],
       () => {
-        const counts = new Map<string, number>();
+        // Every known series, zeros included: an idle node shows 0, not "no data".
+        const counts = new Map<string, number>(CONNECTION_SERIES.map((k) => [k, 0]));
         for (const s of node.io.engine.sessions.values())
           bump(counts, `socketio|${s.transport.name}|socketio`);
         for (const conn of node.rawApi.connections)
