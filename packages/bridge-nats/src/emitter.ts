@@ -5,6 +5,7 @@ import {
   broadcastSubject,
   encodeBusMessage,
   encodeEnvelope,
+  encodeEventMessage,
   encodeFrames,
   packFrames,
   requestSubject,
@@ -108,18 +109,9 @@ export class Emitter {
 
   /** @internal */
   send(event: RoomEvent): void {
-    const body = encodeEnvelope(event);
-    const header: BusHeader = {
-      v: 1,
-      kind: "event",
-      tenant: event.tenantId,
-      room: event.roomName,
-      type: event.type,
-      t: Date.now(),
-    };
     this.transport.publish(
       subjectFor(event.tenantId, event.room, this.prefix),
-      encodeBusMessage(header, body),
+      encodeEventMessage(event, encodeEnvelope(event)),
     );
   }
 

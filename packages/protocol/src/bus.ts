@@ -165,3 +165,26 @@ function invalid(reason: string, cause?: unknown): DecodeError {
     cause === undefined ? undefined : { cause },
   );
 }
+
+/**
+ * The bus message of one validated room event: its envelope (encoded once,
+ * with `offset` when the publisher assigns offsets) behind an `event` header
+ * that carries what a receiver needs without parsing the body, and `t`, the
+ * publish time in ms (for the publish -> hand-off latency).
+ */
+export function encodeEventMessage(
+  event: { tenantId: string; roomName: string; type: string },
+  envelope: string,
+  options: { offset?: string; now?: number } = {},
+): Uint8Array {
+  const header: BusHeader = {
+    v: 1,
+    kind: "event",
+    tenant: event.tenantId,
+    room: event.roomName,
+    type: event.type,
+    t: options.now ?? Date.now(),
+  };
+  if (options.offset !== undefined) header["o"] = options.offset;
+  return encodeBusMessage(header, envelope);
+}

@@ -58,7 +58,13 @@ export {
   encodeJsonBody,
   decodeJsonBody,
 } from "./cluster.js";
-export { BUS_VERSION, MAX_BUS_HEADER_BYTES, encodeBusMessage, decodeBusMessage } from "./bus.js";
+export {
+  BUS_VERSION,
+  MAX_BUS_HEADER_BYTES,
+  encodeBusMessage,
+  decodeBusMessage,
+  encodeEventMessage,
+} from "./bus.js";
 
 export type {
   EnginePacket,

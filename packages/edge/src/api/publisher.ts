@@ -1,10 +1,9 @@
 import {
-  encodeBusMessage,
   encodeEnvelope,
+  encodeEventMessage,
   subjectFor,
   validatePublish,
   type Bus,
-  type BusHeader,
   type RoomEvent,
 } from "@calcbridge/protocol";
 import type { MemoryHistory } from "../history/memory-history.js";
@@ -80,26 +79,16 @@ export class Publisher {
     const out: PublishedEvent[] = [];
     for (const event of events) {
       const subject = subjectFor(event.tenantId, event.room, this.subjectPrefix);
-      // t: publish time (ms), for the publish -> hand-off latency metric.
-      const header: BusHeader = {
-        v: 1,
-        kind: "event",
-        tenant: event.tenantId,
-        room: event.roomName,
-        type: event.type,
-        t: Date.now(),
-      };
       let body: string;
       let offset: string | undefined;
       if (this.history !== undefined) {
         const stored = this.history.append(subject, event.type, (o) => encodeEnvelope(event, o));
         body = stored.envelope;
         offset = stored.offset;
-        header["o"] = offset;
       } else {
         body = encodeEnvelope(event);
       }
-      const message = encodeBusMessage(header, body);
+      const message = encodeEventMessage(event, body, offset !== undefined ? { offset } : {});
       try {
         this.bus.publish(subject, message);
       } catch (err) {

@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import t from "tap";
 import {
+  encodeEventMessage,
   decodeBusMessage,
   encodeBusMessage,
   MAX_BUS_HEADER_BYTES,
@@ -256,3 +257,26 @@ t.test("fuzz: random and mutated bytes decode or throw DecodeError", async (t) =
   );
   t.ok(decoded > 0, `${decoded} of ${runs} decoded`);
 });
+
+t.test(
+  "encodeEventMessage: the event header a receiver needs, then the envelope untouched",
+  async (t) => {
+    const envelope =
+      '{"type":"job.progress","payload":{"job_id":"j1","progress":5},"timestamp":"2026-01-25T10:30:15Z","room":"job:j1"}';
+    const event = { tenantId: "acme", roomName: "job:j1", type: "job.progress" };
+    const plain = decodeBusMessage(encodeEventMessage(event, envelope, { now: 1234 }));
+    t.same(plain.header, {
+      v: 1,
+      kind: "event",
+      tenant: "acme",
+      room: "job:j1",
+      type: "job.progress",
+      t: 1234,
+    });
+    t.equal(new TextDecoder().decode(plain.body), envelope);
+    const withOffset = decodeBusMessage(
+      encodeEventMessage(event, envelope, { offset: "42", now: 1 }),
+    );
+    t.equal(withOffset.header["o"], "42");
+  },
+);
