@@ -1,0 +1,201 @@
+import { fork, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { decodeHistogram, newHistogram, summarize, type LatencySummary } from "./latency.js";
+import type {
+  HistReply,
+  OpenReply,
+  OpenRequest,
+  StatsReply,
+  WorkerReply,
+  WorkerRequest,
+} from "./messages.js";
+
+const WORKER = fileURLToPath(new URL("./worker.js", import.meta.url));
+/** Bound on every IPC round trip to a worker. */
+const REPLY_TIMEOUT_MS = 30_000;
+
+/** Sum of every worker's counters at one moment. */
+export interface PoolStats {
+  /** Mean of the workers' clocks when read, ms since the epoch. */
+  at: number;
+  events: number;
+  unsampled: number;
+  open: number;
+  closed: number;
+  closeCodes: Record<string, number>;
+  /** Generator CPU time so far, µs, all workers. */
+  cpuUs: number;
+}
+
+export interface OpenResult {
+  ready: number;
+  failed: number;
+  failures: string[];
+  /** Wall time until the slowest worker had all its connections ready, ms. */
+  ms: number;
+  /** Connections made ready per second (all workers together). */
+  perSecond: number;
+  /** Generator CPU spent connecting (token signing excluded), µs. */
+  cpuUs: number;
+}
+
+export type OpenOptions = Omit<OpenRequest, "t" | "id" | "firstIndex" | "count"> & {
+  count: number;
+};
+
+/** Omit over each member of a union. */
+type OmitEach<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+class WorkerHandle {
+  private nextId = 1;
+  private readonly pending = new Map<
+    number,
+    { resolve: (r: WorkerReply) => void; timer: NodeJS.Timeout }
+  >();
+  exited = false;
+
+  constructor(readonly child: ChildProcess) {
+    child.on("message", (msg: WorkerReply) => {
+      const p = this.pending.get(msg.id);
+      if (p === undefined) return;
+      this.pending.delete(msg.id);
+      clearTimeout(p.timer);
+      p.resolve(msg);
+    });
+    child.on("exit", () => {
+      this.exited = true;
+    });
+  }
+
+  request<R extends WorkerReply>(
+    req: OmitEach<Exclude<WorkerRequest, { t: "exit" }>, "id">,
+    timeoutMs = REPLY_TIMEOUT_MS,
+  ): Promise<R> {
+    const id = this.nextId++;
+    return new Promise<R>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(
+          new Error(
+            `generator worker ${this.child.pid} did not answer ${req.t} within ${timeoutMs} ms`,
+          ),
+        );
+      }, timeoutMs);
+      this.pending.set(id, { resolve: resolve as (r: WorkerReply) => void, timer });
+      this.child.send({ ...req, id } as WorkerRequest);
+    });
+  }
+}
+
+/**
+ * The load generator: `workers` forked processes, each holding its share of
+ * the connections. Counters and histograms are summed here.
+ */
+export class ClientPool {
+  private readonly workers: WorkerHandle[];
+
+  private constructor(workers: WorkerHandle[]) {
+    this.workers = workers;
+  }
+
+  static start(workers: number, env: Record<string, string> = {}): ClientPool {
+    const handles: WorkerHandle[] = [];
+    for (let i = 0; i < workers; i++) {
+      const child = fork(WORKER, [], {
+        env: { ...process.env, ...env },
+        stdio: ["ignore", "inherit", "inherit", "ipc"],
+        serialization: "json",
+      });
+      handles.push(new WorkerHandle(child));
+    }
+    return new ClientPool(handles);
+  }
+
+  get pids(): number[] {
+    return this.workers.map((w) => w.child.pid ?? -1);
+  }
+
+  /** Opens `count` connections, split evenly over the workers. */
+  async open(options: OpenOptions): Promise<OpenResult> {
+    const n = this.workers.length;
+    const started = performance.now();
+    const replies = await Promise.all(
+      this.workers.map((w, k) => {
+        const firstIndex = Math.floor((options.count * k) / n);
+        const count = Math.floor((options.count * (k + 1)) / n) - firstIndex;
+        return w.request<OpenReply>(
+          { ...options, t: "open", firstIndex, count },
+          options.timeoutMs + 60_000,
+        );
+      }),
+    );
+    const wall = performance.now() - started;
+    const ready = replies.reduce((s, r) => s + r.ready, 0);
+    const ms = Math.max(...replies.map((r) => r.ms));
+    return {
+      ready,
+      failed: replies.reduce((s, r) => s + r.failed, 0),
+      failures: replies.flatMap((r) => r.failures).slice(0, 5),
+      ms: ms > 0 ? ms : wall,
+      perSecond: ms > 0 ? (ready * 1000) / ms : 0,
+      cpuUs: replies.reduce((s, r) => s + r.cpuUs, 0),
+    };
+  }
+
+  async stats(): Promise<PoolStats> {
+    const replies = await Promise.all(
+      this.workers.map((w) => w.request<StatsReply>({ t: "stats" })),
+    );
+    const closeCodes: Record<string, number> = {};
+    for (const r of replies)
+      for (const [k, v] of Object.entries(r.closeCodes)) closeCodes[k] = (closeCodes[k] ?? 0) + v;
+    return {
+      at: replies.reduce((s, r) => s + r.at, 0) / replies.length,
+      events: replies.reduce((s, r) => s + r.events, 0),
+      unsampled: replies.reduce((s, r) => s + r.unsampled, 0),
+      open: replies.reduce((s, r) => s + r.open, 0),
+      closed: replies.reduce((s, r) => s + r.closed, 0),
+      closeCodes,
+      cpuUs: replies.reduce((s, r) => s + r.cpuUs, 0),
+    };
+  }
+
+  /** The merged latency histogram since the last reset; `reset` starts a new one. */
+  async latency(reset: boolean): Promise<LatencySummary> {
+    const replies = await Promise.all(
+      this.workers.map((w) => w.request<HistReply>({ t: "hist", reset })),
+    );
+    const merged = newHistogram();
+    for (const r of replies) merged.add(decodeHistogram(r.histogram));
+    return summarize(merged);
+  }
+
+  async closeConnections(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.request({ t: "close" })));
+  }
+
+  /** Ends every worker: an exit request, then SIGKILL by PID for any that lingers. */
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            if (w.exited) return resolve();
+            const timer = setTimeout(() => {
+              if (!w.exited && w.child.pid !== undefined) process.kill(w.child.pid, "SIGKILL");
+              resolve();
+            }, 5000);
+            w.child.once("exit", () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            try {
+              w.child.send({ t: "exit" } satisfies WorkerRequest);
+            } catch {
+              // already gone
+            }
+          }),
+      ),
+    );
+  }
+}

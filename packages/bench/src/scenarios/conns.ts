@@ -1,0 +1,111 @@
+import { setTimeout as delay } from "node:timers/promises";
+import { ClientPool, type OpenResult } from "../client/pool.js";
+import { busyCores, machineCpu } from "../infra/cpu.js";
+import { sampleProc } from "../infra/proc.js";
+import type { BenchContext, ConnsReport } from "./context.js";
+import {
+  TENANT,
+  clientPlan,
+  startServers,
+  type RunningServers,
+  type ServerKind,
+} from "./targets.js";
+
+/** Quiet time before the baseline RSS is read, ms. */
+const WARM_MS = 2000;
+
+/**
+ * Idle authenticated Socket.IO connections: how fast they are set up (each
+ * CONNECT carries its own HS256 JWT, one user per connection, verified by the
+ * server) and what each costs in server RSS once things settle. The server
+ * cannot be made to collect garbage from outside, so the figure is the RSS
+ * delta after a settle period: it includes garbage not yet collected.
+ */
+export async function connsScenario(ctx: BenchContext): Promise<ConnsReport[]> {
+  const kinds: ServerKind[] = [
+    "edge",
+    ...(ctx.options.baselines ? (["sio-uws", "sio-ws"] as const) : []),
+  ];
+  const out: ConnsReport[] = [];
+  for (const kind of kinds) out.push(await connsOf(ctx, kind));
+  return out;
+}
+
+async function connsOf(ctx: BenchContext, kind: ServerKind): Promise<ConnsReport> {
+  const { options, progress } = ctx;
+  const clients = options.connsClients;
+  progress.line(`-- conns · ${kind}: ${clients} idle authenticated Socket.IO connections`);
+  const report: ConnsReport = {
+    id: `conns/${kind}/socketio/1`,
+    server: kind,
+    clients,
+    setup: undefined,
+    rssBeforeBytes: 0,
+    rssAfterBytes: 0,
+    perConnectionBytes: 0,
+    settleMs: options.settleMs,
+    serverCpuUsPerConnection: 0,
+    generatorCpuUsPerConnection: 0,
+    machineCpuDuringSetup: 0,
+  };
+  let servers: RunningServers | undefined;
+  let pool: ClientPool | undefined;
+  try {
+    servers = await startServers(kind, 1, {
+      procs: ctx.procs,
+      natsUrl: ctx.nats.url,
+      ...(ctx.redis === undefined ? {} : { redisUrl: ctx.redis.url }),
+      secret: ctx.secret,
+      rooms: "job",
+    });
+    if (servers.launcher !== undefined) report.launcher = servers.launcher;
+    const pid = servers.pids[0]!;
+    pool = ClientPool.start(options.workers);
+    await delay(WARM_MS);
+    report.rssBeforeBytes = sampleProc(pid)?.rssBytes ?? 0;
+    const plan = clientPlan(kind, "socketio", true);
+    const srv0 = sampleProc(pid)?.cpuSec ?? 0;
+    const m0 = machineCpu();
+    const setup: OpenResult = await pool.open({
+      targets: [{ host: "127.0.0.1", port: servers.ports[0]! }],
+      mode: plan.mode,
+      count: clients,
+      path: plan.path,
+      rooms: [],
+      auth: { secret: ctx.secret, tenant: TENANT, user: plan.user, ttlSec: 6 * 3600 },
+      concurrency: options.concurrency,
+      timeoutMs: 120_000,
+    });
+    report.setup = setup;
+    const m1 = machineCpu();
+    const srv1 = sampleProc(pid)?.cpuSec ?? 0;
+    if (setup.ready > 0) {
+      report.serverCpuUsPerConnection = ((srv1 - srv0) * 1e6) / setup.ready;
+      report.generatorCpuUsPerConnection = setup.cpuUs / setup.ready;
+    }
+    report.machineCpuDuringSetup = busyCores(m0, m1, ctx.machine.cores);
+    progress.line(
+      `   ${setup.ready}/${clients} ready in ${(setup.ms / 1000).toFixed(2)} s: ${Math.round(setup.perSecond)} connections/s` +
+        (setup.failed > 0 ? `; ${setup.failed} failed: ${setup.failures[0] ?? ""}` : "") +
+        `; CPU per connection: server ${report.serverCpuUsPerConnection.toFixed(0)} µs, generator ${report.generatorCpuUsPerConnection.toFixed(0)} µs; machine ${Math.round(report.machineCpuDuringSetup * 100)}%`,
+    );
+    await delay(options.settleMs);
+    report.rssAfterBytes = sampleProc(pid)?.rssBytes ?? 0;
+    const stats = await pool.stats();
+    report.perConnectionBytes =
+      stats.open > 0 ? (report.rssAfterBytes - report.rssBeforeBytes) / stats.open : 0;
+    progress.line(
+      `   RSS ${(report.rssBeforeBytes / 2 ** 20).toFixed(1)} -> ${(report.rssAfterBytes / 2 ** 20).toFixed(1)} MiB: ` +
+        `${Math.round(report.perConnectionBytes)} bytes per connection (${stats.open} open)`,
+    );
+    if (setup.ready < clients)
+      report.error = `only ${setup.ready} of ${clients} connected: ${setup.failures.join("; ")}`;
+  } catch (err) {
+    report.error = err instanceof Error ? err.message : String(err);
+    progress.line(`   ERROR: ${report.error}`);
+  } finally {
+    await pool?.stop();
+    await servers?.stop();
+  }
+  return report;
+}
