@@ -10,6 +10,7 @@ import {
 } from "jose";
 import { ConfigError, DEFAULT_JWT_CLOCK_TOLERANCE_SEC, MIN_SECRET_BYTES } from "../config.js";
 import { AuthError } from "./errors.js";
+import { verifyHmacFast, type FastPathRules } from "./hmac-fast-path.js";
 
 /** Time after a JWKS fetch before an unknown `kid` may trigger another (bounds refetch storms). */
 export const DEFAULT_JWKS_COOLDOWN_MS = 10_000;
@@ -245,6 +246,19 @@ export async function createTokenVerifier(options: AuthOptions): Promise<TokenVe
     }),
   };
   const frozenAlgorithms = Object.freeze([...algorithms]);
+  const fast: FastPathRules | undefined =
+    options.secret === undefined
+      ? undefined
+      : {
+          secret: new TextEncoder().encode(options.secret),
+          algorithms: frozenAlgorithms,
+          clockToleranceSec: options.clockToleranceSec ?? DEFAULT_JWT_CLOCK_TOLERANCE_SEC,
+          ...(options.issuer !== undefined && { issuer: options.issuer }),
+          ...(options.audience !== undefined && {
+            audience:
+              typeof options.audience === "string" ? [options.audience] : [...options.audience],
+          }),
+        };
 
   return {
     algorithms: frozenAlgorithms,
@@ -256,15 +270,19 @@ export async function createTokenVerifier(options: AuthOptions): Promise<TokenVe
       if (token.length > MAX_TOKEN_LENGTH) {
         throw new AuthError("ERR_TOKEN_MALFORMED", "token is too long");
       }
-      let payload: unknown;
-      try {
-        // The overloads differ by key kind only; both paths take the same options.
-        payload =
-          typeof key === "function"
-            ? (await jwtVerify(token, key, verifyOptions)).payload
-            : (await jwtVerify(token, key, verifyOptions)).payload;
-      } catch (err) {
-        throw toAuthError(err, keySource);
+      // The common case (a valid HMAC token) is verified synchronously; every
+      // other token goes to jose, which accepts the same and names the reason.
+      let payload: unknown = fast === undefined ? undefined : verifyHmacFast(token, fast);
+      if (payload === undefined) {
+        try {
+          // The overloads differ by key kind only; both paths take the same options.
+          payload =
+            typeof key === "function"
+              ? (await jwtVerify(token, key, verifyOptions)).payload
+              : (await jwtVerify(token, key, verifyOptions)).payload;
+        } catch (err) {
+          throw toAuthError(err, keySource);
+        }
       }
       let claims: Claims;
       try {

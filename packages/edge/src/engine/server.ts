@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomId } from "../ids.js";
 import { decodeEnginePacket, decodePollingPayload, encodeOpenPacket } from "@calcbridge/protocol";
 import { readBody } from "../http/body.js";
 import type { Uws } from "../uws.js";
@@ -75,7 +75,7 @@ export class EngineServer {
   }
 
   private newSession(transport: PollingTransport | WebSocketTransport, handshake: HandshakeInfo) {
-    const id = randomBytes(15).toString("base64url");
+    const id = randomId();
     const session = new EngineSession(id, transport, handshake, this.options, (s, reason) =>
       this.onSessionClosed(s, reason),
     );

@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomId } from "../ids.js";
 import { EventEmitter } from "node:events";
 import { SocketPacketType, type StoredSession } from "@calcbridge/protocol";
 import type { Frame } from "../engine/transport.js";
@@ -227,7 +227,7 @@ export class Namespace extends EventEmitter {
     this.adapter.addMember(socket);
     socket.join(socket.id);
     if (recovery !== undefined) {
-      socket.pid ??= randomBytes(15).toString("base64url");
+      socket.pid ??= randomId();
       socket.startOffset = recovery.currentOffset();
     }
     const data: Record<string, string> = { sid: socket.id };

@@ -1,5 +1,5 @@
+import { randomId } from "../ids.js";
 import { EventEmitter } from "node:events";
-import { randomBytes } from "node:crypto";
 import {
   SocketPacketType,
   encodeFrames,
@@ -75,7 +75,7 @@ export class Socket extends EventEmitter implements Member {
     id?: string,
   ) {
     super();
-    this.id = id ?? randomBytes(15).toString("base64url");
+    this.id = id ?? randomId();
     this.handshake = {
       headers: info.headers,
       time: new Date(info.issued).toString(),
