@@ -15,9 +15,6 @@ function asBuffer(data: string | Uint8Array | undefined): string | Uint8Array | 
   return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
-/** Decides whether a handshake may go on (engine.io's `allowRequest`). */
-export type AllowRequest = (handshake: HandshakeInfo) => boolean;
-
 /**
  * The Engine.IO v4 server: handshakes, both transports, the polling ->
  * WebSocket upgrade and the session table. Socket.IO sits on top through
@@ -37,7 +34,6 @@ export class EngineServer {
   /** Observers for metrics: a session opened / closed (with engine.io's reason). */
   onsessionopen: ((session: EngineSession) => void) | undefined;
   onsessionclose: ((session: EngineSession, reason: EngineCloseReason) => void) | undefined;
-  allowRequest: AllowRequest | undefined;
 
   constructor(
     private readonly options: Readonly<EngineOptions>,
