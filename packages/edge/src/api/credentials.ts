@@ -15,15 +15,67 @@ export function tokenOf(
   return match?.[1];
 }
 
-/** setTimeout's largest delay; longer waits are re-armed. */
-const MAX_DELAY = 2 ** 31 - 1;
+/** Resolution of lease expiry, in ms: a lease ends at most this late. */
+export const LEASE_TICK_MS = 100;
+
+/**
+ * Every lease's expiry on one timer: buckets of LEASE_TICK_MS, checked by a
+ * single unref'd interval. A timer per connection would cost more memory
+ * than the rest of an idle connection's lease.
+ */
+class ExpiryWheel {
+  private readonly buckets = new Map<number, Set<TokenLease>>();
+  private timer: NodeJS.Timeout | undefined;
+  private last = Math.floor(Date.now() / LEASE_TICK_MS);
+
+  add(lease: TokenLease, at: number): number {
+    const bucket = Math.max(Math.ceil(at / LEASE_TICK_MS), this.last + 1);
+    let set = this.buckets.get(bucket);
+    if (set === undefined) {
+      set = new Set();
+      this.buckets.set(bucket, set);
+    }
+    set.add(lease);
+    if (this.timer === undefined) {
+      this.last = Math.floor(Date.now() / LEASE_TICK_MS);
+      this.timer = setInterval(() => this.tick(), LEASE_TICK_MS);
+      this.timer.unref();
+    }
+    return bucket;
+  }
+
+  remove(lease: TokenLease, bucket: number): void {
+    const set = this.buckets.get(bucket);
+    if (set === undefined) return;
+    set.delete(lease);
+    if (set.size === 0) this.buckets.delete(bucket);
+  }
+
+  private tick(): void {
+    const now = Math.floor(Date.now() / LEASE_TICK_MS);
+    for (let b = this.last + 1; b <= now; b++) {
+      const set = this.buckets.get(b);
+      if (set === undefined) continue;
+      this.buckets.delete(b);
+      for (const lease of set) lease.expire();
+    }
+    this.last = now;
+    if (this.buckets.size === 0) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+}
+
+const wheel = new ExpiryWheel();
 
 /**
  * Closes a connection when its token expires, unless a fresh token for the
  * same subject and tenant arrives first (`refresh`).
  */
 export class TokenLease {
-  private timer: NodeJS.Timeout | undefined;
+  /** The wheel bucket holding this lease, or 0. */
+  private bucket = 0;
 
   constructor(
     public claims: Claims,
@@ -59,22 +111,22 @@ export class TokenLease {
   }
 
   clear(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    if (this.bucket !== 0) wheel.remove(this, this.bucket);
+    this.bucket = 0;
+  }
+
+  /** @internal Called by the wheel when the lease's time has come. */
+  expire(): void {
+    this.bucket = 0;
+    this.onExpire();
   }
 
   private arm(): void {
-    clearTimeout(this.timer);
-    const wait = this.expiresAt - Date.now();
-    if (wait <= 0) {
-      this.timer = undefined;
+    this.clear();
+    if (this.expiresAt <= Date.now()) {
       queueMicrotask(this.onExpire);
       return;
     }
-    this.timer = setTimeout(
-      () => (wait > MAX_DELAY ? this.arm() : this.onExpire()),
-      Math.min(wait, MAX_DELAY),
-    );
-    this.timer.unref();
+    this.bucket = wheel.add(this, this.expiresAt);
   }
 }

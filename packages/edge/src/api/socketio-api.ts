@@ -42,7 +42,7 @@ export class SocketIoApi {
 
   attach(nsp: Namespace): void {
     nsp.use((socket, next) => this.authenticate(socket, next));
-    nsp.on("connection", (socket: Socket) => this.onConnection(socket));
+    this.handle(nsp);
   }
 
   /** `auth: { token }` in CONNECT (or the handshake's query/Authorization header). */
@@ -88,11 +88,15 @@ export class SocketIoApi {
     socket.disconnect();
   }
 
-  private onConnection(socket: Socket): void {
-    const api = leases.get(socket);
-    if (api === undefined) return;
-    socket.on("disconnect", () => api.lease.clear());
-    socket.on("subscribe", (room: unknown, ack?: unknown) => {
+  /**
+   * The API's events, handled once per namespace rather than with listeners
+   * on every socket: per-connection closures are most of an idle socket's
+   * memory.
+   */
+  private handle(nsp: Namespace): void {
+    nsp.handle("subscribe", (socket, [room, ack]) => {
+      const api = leases.get(socket);
+      if (api === undefined) return;
       const result = this.subscribe(socket, api, room);
       const ready =
         result.ok && result.subject !== undefined
@@ -102,10 +106,13 @@ export class SocketIoApi {
       if (ready === undefined) reply(ack, answer);
       else void ready.then(() => reply(ack, answer));
     });
-    socket.on("unsubscribe", (room: unknown, ack?: unknown) => {
-      reply(ack, this.unsubscribe(socket, api, room));
+    nsp.handle("unsubscribe", (socket, [room, ack]) => {
+      const api = leases.get(socket);
+      if (api !== undefined) reply(ack, this.unsubscribe(socket, api, room));
     });
-    socket.on("refresh", (token: unknown, ack?: unknown) => {
+    nsp.handle("refresh", (socket, [token, ack]) => {
+      const api = leases.get(socket);
+      if (api === undefined) return;
       if (typeof token !== "string" || token === "") {
         reply(ack, {
           ok: false,
@@ -128,6 +135,7 @@ export class SocketIoApi {
           }),
       );
     });
+    nsp.onSocketClose((socket) => leases.get(socket)?.lease.clear());
   }
 
   private resolve(

@@ -65,16 +65,38 @@ export class EngineServer {
     app.options(pattern, (res, req) => this.onPreflight(res, req));
   }
 
+  private heartbeat: NodeJS.Timeout | undefined;
+
+  /**
+   * One timer pings every session each pingInterval; pingTimeout later, the
+   * sessions that did not answer are closed. (A session never waits more
+   * than pingInterval for a ping, which is what clients check.)
+   */
+  private startHeartbeat(): void {
+    if (this.heartbeat !== undefined) return;
+    this.heartbeat = setInterval(() => {
+      const pinged = [...this.sessions.values()];
+      for (const s of pinged) s.ping();
+      setTimeout(() => {
+        for (const s of pinged) s.checkPong();
+      }, this.options.pingTimeout).unref();
+    }, this.options.pingInterval);
+    this.heartbeat.unref();
+  }
+
   /** Close every session (server shutdown). */
   closeAll(reason: "server shutting down" | "forced close" = "server shutting down"): void {
+    clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
     for (const session of [...this.sessions.values()]) session.close(reason);
   }
 
   private newSession(transport: PollingTransport | WebSocketTransport, handshake: HandshakeInfo) {
     const id = randomId();
-    const session = new EngineSession(id, transport, handshake, this.options, (s, reason) =>
+    const session = new EngineSession(id, transport, handshake, (s, reason) =>
       this.onSessionClosed(s, reason),
     );
+    this.startHeartbeat();
     this.sessions.set(id, session);
     this.onsessionopen?.(session);
     const upgrades =

@@ -1,4 +1,3 @@
-import type { EngineOptions } from "./options.js";
 import type { Frame, Transport } from "./transport.js";
 
 /** What the handshake request said, copied out of uWS while it was valid. */
@@ -34,18 +33,15 @@ export class EngineSession {
   /** Called when the transport changes (the Socket.IO layer moves room subscriptions). */
   onupgrade: ((transport: Transport) => void) | undefined;
   upgrading = false;
-  private pingTimer: NodeJS.Timeout | undefined;
-  private pongTimer: NodeJS.Timeout | undefined;
+  /** A ping went out and its pong has not come back yet. */
+  private awaitingPong = false;
 
   constructor(
     readonly id: string,
     public transport: Transport,
     readonly handshake: HandshakeInfo,
-    private readonly options: Pick<EngineOptions, "pingInterval" | "pingTimeout">,
     private readonly onSessionClosed: (session: EngineSession, reason: EngineCloseReason) => void,
-  ) {
-    this.schedulePing();
-  }
+  ) {}
 
   /** Send frames (WebSocket frame form) in order. */
   send(frames: readonly Frame[], volatile = false): void {
@@ -61,9 +57,7 @@ export class EngineSession {
         this.onmessage?.(data ?? "");
         return;
       case "pong":
-        clearTimeout(this.pongTimer);
-        this.pongTimer = undefined;
-        this.schedulePing();
+        this.awaitingPong = false;
         return;
       case "close":
         this.close("transport close");
@@ -90,20 +84,26 @@ export class EngineSession {
   close(reason: EngineCloseReason): void {
     if (this.readyState === "closed") return;
     this.readyState = "closed";
-    clearTimeout(this.pingTimer);
-    clearTimeout(this.pongTimer);
     const clientGone = reason === "transport close" || reason === "transport error";
     this.transport.close(!clientGone, reason === "server shutting down" ? 1001 : 1000);
     this.onSessionClosed(this, reason);
     this.onclose?.(reason);
   }
 
-  private schedulePing(): void {
-    // One ping timer per session, whatever pongs the client sends unasked.
-    clearTimeout(this.pingTimer);
-    this.pingTimer = setTimeout(() => {
-      this.send(["2"]);
-      this.pongTimer = setTimeout(() => this.close("ping timeout"), this.options.pingTimeout);
-    }, this.options.pingInterval);
+  /**
+   * The server's heartbeat (spec §heartbeat), driven for every session by one
+   * timer of the EngineServer: uWS's idleTimeout works in ~4 s steps, far too
+   * coarse, and a timer per session costs memory. A session still owing the
+   * previous pong is not pinged again.
+   */
+  ping(): void {
+    if (this.readyState !== "open" || this.awaitingPong) return;
+    this.awaitingPong = true;
+    this.send(["2"]);
+  }
+
+  /** pingTimeout after a ping: a session whose pong has not come is closed. */
+  checkPong(): void {
+    if (this.awaitingPong) this.close("ping timeout");
   }
 }

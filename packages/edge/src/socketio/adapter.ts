@@ -53,8 +53,21 @@ export class Adapter {
     readonly nsp: string,
     private readonly app: Uws.TemplatedApp,
     private readonly hooks: AdapterHooks = {},
+    /** The namespace's socket of an id: its own room lives on it, not in `rooms`. */
+    private readonly lookup: (id: string) => Member | undefined = () => undefined,
   ) {
     this.allTopic = namespaceTopic(nsp);
+  }
+
+  /**
+   * The members of `room`. A socket's own id room is not kept in `rooms` (a
+   * Set per connection for a room of one): it is answered from the socket.
+   */
+  membersOf(room: string): Set<Member> | undefined {
+    const set = this.rooms.get(room);
+    if (set !== undefined) return set;
+    const own = this.lookup(room);
+    return own !== undefined && own.id === room && own.rooms.has(room) ? new Set([own]) : undefined;
   }
 
   /** A socket joined the namespace (before any room). */
@@ -81,6 +94,9 @@ export class Adapter {
     for (const room of rooms) {
       if (member.rooms.has(room)) continue;
       member.rooms.add(room);
+      // A socket's own id room is reached directly (membersOf), not through a
+      // topic or a Set: either would cost memory per connection for nothing.
+      if (room === member.id) continue;
       let set = this.rooms.get(room);
       if (set === undefined) {
         set = new Set();
@@ -88,14 +104,13 @@ export class Adapter {
         this.hooks.roomCreated?.(this.nsp, room);
       }
       set.add(member);
-      // A socket's own id room is reached directly, not through a topic: one
-      // topic per connection would cost memory for nothing.
-      if (ws !== undefined && room !== member.id) ws.subscribe(roomTopic(this.nsp, room));
+      if (ws !== undefined) ws.subscribe(roomTopic(this.nsp, room));
     }
   }
 
   del(member: Member, room: string): void {
     if (!member.rooms.delete(room)) return;
+    if (room === member.id) return;
     const set = this.rooms.get(room);
     if (set !== undefined) {
       set.delete(member);
@@ -104,7 +119,7 @@ export class Adapter {
         this.hooks.roomDeleted?.(this.nsp, room);
       }
     }
-    if (room !== member.id) member.wsTransport?.unsubscribe(roomTopic(this.nsp, room));
+    member.wsTransport?.unsubscribe(roomTopic(this.nsp, room));
   }
 
   delAll(member: Member): void {
@@ -122,7 +137,7 @@ export class Adapter {
       return result;
     }
     for (const room of options.rooms) {
-      const set = this.rooms.get(room);
+      const set = this.membersOf(room);
       if (set === undefined) continue;
       for (const m of set) if (!excluded.has(m)) result.add(m);
     }
@@ -153,7 +168,7 @@ export class Adapter {
     const multi = options.rooms.size > 1;
     const skip = multi ? new Set(excluded) : excluded;
     for (const room of options.rooms) {
-      const set = this.rooms.get(room);
+      const set = this.membersOf(room);
       if (set === undefined) continue;
       if (set.size === 1) {
         const only = set.values().next().value as Member;
@@ -212,7 +227,7 @@ export class Adapter {
   private collect(rooms: ReadonlySet<string>): Set<Member> {
     const out = new Set<Member>();
     for (const room of rooms) {
-      const set = this.rooms.get(room);
+      const set = this.membersOf(room);
       if (set !== undefined) for (const m of set) out.add(m);
     }
     return out;

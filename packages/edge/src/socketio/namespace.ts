@@ -13,12 +13,17 @@ import { Socket } from "./socket.js";
 /** Error a middleware passes to `next` to refuse a connection; `data` reaches the client. */
 export type MiddlewareError = Error & { data?: unknown };
 export type Middleware = (socket: Socket, next: (err?: MiddlewareError) => void) => void;
+/** A namespace-wide handler of one client event: the socket and the event's arguments. */
+export type EventHandler = (socket: Socket, args: unknown[]) => void;
 
 /** A Socket.IO namespace: its sockets, its middleware, its rooms (the adapter). */
 export class Namespace extends EventEmitter {
   readonly sockets = new Map<string, Socket>();
   readonly adapter: Adapter;
   private readonly middleware: Middleware[] = [];
+  /** Namespace-wide handlers of client events (see `handle`). */
+  readonly handlers = new Map<string, EventHandler>();
+  private readonly closeHooks: ((socket: Socket) => void)[] = [];
   // A random start keeps packet ids of different nodes apart, so a cluster
   // broadcast with acks can use the sender's id on every node.
   private ackIds = Math.floor(Math.random() * 2 ** 40);
@@ -28,7 +33,28 @@ export class Namespace extends EventEmitter {
     readonly name: string,
   ) {
     super();
-    this.adapter = server.createAdapter(name);
+    this.adapter = server.createAdapter(name, (id) => this.sockets.get(id));
+  }
+
+  /**
+   * Handle a client event for every socket of the namespace with one function
+   * (no listener per socket). It runs before the socket's own listeners; the
+   * last argument is the ack callback when the client asked for one.
+   */
+  handle(event: string, handler: EventHandler): this {
+    this.handlers.set(event, handler);
+    return this;
+  }
+
+  /** Called for every socket of the namespace when it disconnects. */
+  onSocketClose(hook: (socket: Socket) => void): this {
+    this.closeHooks.push(hook);
+    return this;
+  }
+
+  /** @internal A socket of this namespace disconnected. */
+  socketClosed(socket: Socket): void {
+    for (const hook of this.closeHooks) hook(socket);
   }
 
   use(fn: Middleware): this {

@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import { loadUws, type Uws } from "../uws.js";
 import { EngineServer } from "../engine/server.js";
-import { Adapter, type AdapterHooks } from "./adapter.js";
+import { Adapter, type AdapterHooks, type Member } from "./adapter.js";
 import { BroadcastOperator } from "./broadcast-operator.js";
 import { Client } from "./client.js";
 import type { ClusterLink } from "./cluster-link.js";
@@ -63,8 +63,8 @@ export class Server extends EventEmitter {
     return this.nsps.get("/")!;
   }
 
-  createAdapter(nsp: string): Adapter {
-    return new Adapter(nsp, this.app, this.hooks);
+  createAdapter(nsp: string, lookup?: (id: string) => Member | undefined): Adapter {
+    return new Adapter(nsp, this.app, this.hooks, lookup);
   }
 
   /** Get or create a namespace. */

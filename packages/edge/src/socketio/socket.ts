@@ -42,6 +42,8 @@ export type DisconnectReason =
   | "client namespace disconnect"
   | "server namespace disconnect";
 
+const NO_FLAGS: Readonly<{ volatile?: boolean; timeout?: number }> = Object.freeze({});
+
 type AnyListener = (event: string, ...args: unknown[]) => void;
 type AckFn = (...args: unknown[]) => void;
 
@@ -62,9 +64,10 @@ export class Socket extends EventEmitter implements Member {
   pid: string | undefined;
   /** The latest offset when this socket connected (recovery of a client that saw no event). */
   startOffset: string | undefined;
-  private readonly acks = new Map<number, AckFn>();
+  /** Awaited acknowledgements; created on the first one (most sockets never have any). */
+  private acks: Map<number, AckFn> | undefined;
   private anyListeners: AnyListener[] = [];
-  private flags: { volatile?: boolean; timeout?: number } = {};
+  private flags: { volatile?: boolean; timeout?: number } = NO_FLAGS;
 
   constructor(
     readonly nsp: Namespace,
@@ -117,7 +120,7 @@ export class Socket extends EventEmitter implements Member {
       throw new Error(`"${String(event)}" is a reserved event name`);
     }
     const flags = this.flags;
-    this.flags = {};
+    this.flags = NO_FLAGS;
     const last = args[args.length - 1];
     if (typeof last !== "function") {
       this.packet(
@@ -131,7 +134,7 @@ export class Socket extends EventEmitter implements Member {
     if (flags.timeout !== undefined) {
       const user = callback;
       const timer = setTimeout(() => {
-        this.acks.delete(id);
+        this.acks?.delete(id);
         user(new AckTimeoutError());
       }, flags.timeout);
       callback = (...reply: unknown[]) => {
@@ -169,26 +172,27 @@ export class Socket extends EventEmitter implements Member {
 
   /** Register an ack callback for packet `id` (also used by broadcasts with acks). */
   expectAck(id: number, fn: AckFn): void {
-    if (this.acks.size >= this.nsp.server.options.maxPendingAcks) {
+    const acks = (this.acks ??= new Map());
+    if (acks.size >= this.nsp.server.options.maxPendingAcks) {
       throw new LimitError(
         "ERR_TOO_MANY_ACKS",
-        `socket ${this.id} already awaits ${this.acks.size} acknowledgements`,
+        `socket ${this.id} already awaits ${acks.size} acknowledgements`,
       );
     }
-    this.acks.set(id, fn);
+    acks.set(id, fn);
   }
 
   dropAck(id: number): void {
-    this.acks.delete(id);
+    this.acks?.delete(id);
   }
 
   timeout(ms: number): this {
-    this.flags.timeout = ms;
+    this.flags = { ...this.flags, timeout: ms };
     return this;
   }
 
   get volatile(): this {
-    this.flags.volatile = true;
+    this.flags = { ...this.flags, volatile: true };
     return this;
   }
 
@@ -280,9 +284,9 @@ export class Socket extends EventEmitter implements Member {
         return;
       case SocketPacketType.ACK:
       case SocketPacketType.BINARY_ACK: {
-        const fn = packet.id === undefined ? undefined : this.acks.get(packet.id);
+        const fn = packet.id === undefined ? undefined : this.acks?.get(packet.id);
         if (fn === undefined) return; // late or unknown ack: socket.io ignores it too
-        this.acks.delete(packet.id!);
+        this.acks!.delete(packet.id!);
         fn(...(packet.data as unknown[]));
         return;
       }
@@ -307,6 +311,7 @@ export class Socket extends EventEmitter implements Member {
     if (typeof event !== "string") return;
     if (packet.id !== undefined) args.push(this.ackFor(packet.id));
     for (const l of this.anyListeners.slice()) l(...(args as [string, ...unknown[]]));
+    this.nsp.handlers.get(event)?.(this, args.slice(1));
     if (event === "error" && this.listenerCount("error") === 0) return;
     super.emit(...(args as [string, ...unknown[]]));
   }
@@ -341,7 +346,8 @@ export class Socket extends EventEmitter implements Member {
     this.nsp.remove(this);
     this.client.remove(this);
     this.connected = false;
-    this.acks.clear();
+    this.acks = undefined;
+    this.nsp.socketClosed(this);
     this.emitReserved("disconnect", reason, description);
   }
 }
