@@ -103,3 +103,4 @@ export type {
   SessionStore,
   StoredSession,
 } from "./contracts.js";
+export type { ConnectionCount, NodeStats, ConsoleOverview, ConsoleInfo } from "./console-api.js";
