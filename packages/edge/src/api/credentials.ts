@@ -24,12 +24,21 @@ export const LEASE_TICK_MS = 100;
  * than the rest of an idle connection's lease.
  */
 class ExpiryWheel {
-  private readonly buckets = new Map<number, Set<TokenLease>>();
+  private readonly buckets = new Map<number, Set<TokenLease<unknown>>>();
   private timer: NodeJS.Timeout | undefined;
-  private last = Math.floor(Date.now() / LEASE_TICK_MS);
+  /**
+   * Buckets count from the wheel's creation, so a lease's bucket number is a
+   * small integer (an absolute one would be a heap number per lease).
+   */
+  private readonly origin = Math.floor(Date.now() / LEASE_TICK_MS) - 1;
+  private last = this.now();
 
-  add(lease: TokenLease, at: number): number {
-    const bucket = Math.max(Math.ceil(at / LEASE_TICK_MS), this.last + 1);
+  private now(): number {
+    return Math.floor(Date.now() / LEASE_TICK_MS) - this.origin;
+  }
+
+  add(lease: TokenLease<unknown>, at: number): number {
+    const bucket = Math.max(Math.ceil(at / LEASE_TICK_MS) - this.origin, this.last + 1);
     let set = this.buckets.get(bucket);
     if (set === undefined) {
       set = new Set();
@@ -37,14 +46,14 @@ class ExpiryWheel {
     }
     set.add(lease);
     if (this.timer === undefined) {
-      this.last = Math.floor(Date.now() / LEASE_TICK_MS);
+      this.last = this.now();
       this.timer = setInterval(() => this.tick(), LEASE_TICK_MS);
       this.timer.unref();
     }
     return bucket;
   }
 
-  remove(lease: TokenLease, bucket: number): void {
+  remove(lease: TokenLease<unknown>, bucket: number): void {
     const set = this.buckets.get(bucket);
     if (set === undefined) return;
     set.delete(lease);
@@ -52,7 +61,7 @@ class ExpiryWheel {
   }
 
   private tick(): void {
-    const now = Math.floor(Date.now() / LEASE_TICK_MS);
+    const now = this.now();
     for (let b = this.last + 1; b <= now; b++) {
       const set = this.buckets.get(b);
       if (set === undefined) continue;
@@ -68,21 +77,33 @@ class ExpiryWheel {
 }
 
 const wheel = new ExpiryWheel();
+const TIME_ORIGIN = Date.now();
 
 /**
  * Closes a connection when its token expires, unless a fresh token for the
- * same subject and tenant arrives first (`refresh`).
+ * same subject and tenant arrives first (`refresh`). `onExpire` is shared by
+ * every lease of an API (a closure per connection would keep its whole
+ * creating scope alive); `holder` is this lease's connection.
  */
-export class TokenLease {
+export class TokenLease<T> {
   /** The wheel bucket holding this lease, or 0. */
   private bucket = 0;
 
+  /** Expiry in ms after the wheel's origin: a small integer, not a heap number per lease. */
+  private expiresAfterOrigin: number;
+
   constructor(
     public claims: Claims,
-    private expiresAt: number,
-    private readonly onExpire: () => void,
+    expiresAt: number,
+    private readonly onExpire: (holder: T) => void,
+    readonly holder: T,
   ) {
+    this.expiresAfterOrigin = expiresAt - TIME_ORIGIN;
     this.arm();
+  }
+
+  private get expiresAt(): number {
+    return this.expiresAfterOrigin + TIME_ORIGIN;
   }
 
   /**
@@ -101,7 +122,7 @@ export class TokenLease {
       );
     }
     this.claims = verified.claims;
-    this.expiresAt = verified.expiresAt;
+    this.expiresAfterOrigin = verified.expiresAt - TIME_ORIGIN;
     this.arm();
     return verified;
   }
@@ -111,22 +132,22 @@ export class TokenLease {
   }
 
   clear(): void {
-    if (this.bucket !== 0) wheel.remove(this, this.bucket);
+    if (this.bucket !== 0) wheel.remove(this as TokenLease<unknown>, this.bucket);
     this.bucket = 0;
   }
 
   /** @internal Called by the wheel when the lease's time has come. */
   expire(): void {
     this.bucket = 0;
-    this.onExpire();
+    this.onExpire(this.holder);
   }
 
   private arm(): void {
     this.clear();
     if (this.expiresAt <= Date.now()) {
-      queueMicrotask(this.onExpire);
+      queueMicrotask(() => this.onExpire(this.holder));
       return;
     }
-    this.bucket = wheel.add(this, this.expiresAt);
+    this.bucket = wheel.add(this as TokenLease<unknown>, this.expiresAt);
   }
 }

@@ -60,7 +60,7 @@ type Endpoint =
 export class RawConnection {
   readonly id = randomBytes(12).toString("base64url");
   ws: Uws.WebSocket<RawConnection> | undefined;
-  lease: TokenLease | undefined;
+  lease: TokenLease<RawConnection> | undefined;
   /** Public room name -> subject. */
   readonly subscriptions = new Map<string, string>();
   lastSeen = Date.now();
@@ -91,6 +91,9 @@ export class RawApi {
   /** New connections are refused while false (drain). */
   accepting = true;
   private sweeper: NodeJS.Timeout | undefined;
+  /** Every raw lease's expiry handler (one function, not one per connection). */
+  private readonly leaseExpired = (conn: RawConnection): void =>
+    this.end(conn, CloseCode.INVALID_TOKEN, "token expired");
 
   constructor(
     private readonly verifier: TokenVerifier,
@@ -210,9 +213,7 @@ export class RawApi {
     if (conn.closed) return;
     const ws = conn.ws!;
     this.observer?.connected("raw", conn.id, conn.endpoint.kind);
-    conn.lease = new TokenLease(claims, expiresAt, () =>
-      this.end(conn, CloseCode.INVALID_TOKEN, "token expired"),
-    );
+    conn.lease = new TokenLease(claims, expiresAt, this.leaseExpired, conn);
     ws.subscribe(RAW_ANCHOR_TOPIC);
     const auto = autoRoom(conn.endpoint, claims);
     if (auto !== undefined) {

@@ -9,7 +9,7 @@ import {
   type Room,
 } from "@calcbridge/protocol";
 import { AuthError } from "../auth/errors.js";
-import type { TokenVerifier } from "../auth/verifier.js";
+import type { TokenVerifier, VerifiedToken } from "../auth/verifier.js";
 import type { MiddlewareError, Namespace } from "../socketio/namespace.js";
 import type { Socket } from "../socketio/socket.js";
 import { TokenLease, tokenOf } from "./credentials.js";
@@ -19,13 +19,15 @@ import type { ApiObserver } from "./observer.js";
 export type ApiAck =
   { ok: true; room?: string; expires_at?: string } | { ok: false; code?: number; reason: string };
 
-interface ApiSocketData {
-  claims: Claims;
-  lease: TokenLease;
-}
+/**
+ * `socket.data.claims` is the application's to read; the lease (which holds
+ * the claims too) stays ours, and off the bus: it is the socket's attachment.
+ */
+type ApiSocketData = TokenLease<Socket>;
 
-/** `socket.data.claims` is the application's to read; the lease stays ours (and off the bus). */
-const leases = new WeakMap<Socket, ApiSocketData>();
+function leaseOf(socket: Socket): ApiSocketData | undefined {
+  return socket.attachment instanceof TokenLease ? (socket.attachment as ApiSocketData) : undefined;
+}
 
 /** Socket.IO clients of the CalcBridge API on the main namespace. */
 export class SocketIoApi {
@@ -40,6 +42,13 @@ export class SocketIoApi {
     private readonly observer?: ApiObserver,
   ) {}
 
+  /** Every lease's expiry handler: one function, not a closure per socket. */
+  private readonly expire = (socket: Socket): void => {
+    if (!socket.connected) return;
+    socket.emit("error", { type: "error", code: CloseCode.INVALID_TOKEN, reason: "token expired" });
+    socket.disconnect();
+  };
+
   attach(nsp: Namespace): void {
     nsp.use((socket, next) => this.authenticate(socket, next));
     this.handle(nsp);
@@ -47,11 +56,11 @@ export class SocketIoApi {
 
   /** `auth: { token }` in CONNECT (or the handshake's query/Authorization header). */
   private authenticate(socket: Socket, next: (err?: MiddlewareError) => void): void {
-    const fromAuth = socket.handshake.auth["token"];
+    const fromAuth = socket.authField("token");
     const token =
       typeof fromAuth === "string" && fromAuth !== ""
         ? fromAuth
-        : tokenOf(socket.handshake.query, socket.handshake.headers);
+        : tokenOf(socket.request.query, socket.request.headers);
     const refuse = (reason: string, code = "ERR_TOKEN_MISSING") => {
       this.observer?.authFailed(CloseCode.INVALID_TOKEN, code);
       const err = new Error(reason) as MiddlewareError;
@@ -62,30 +71,37 @@ export class SocketIoApi {
       refuse("a token is required (auth: { token })");
       return;
     }
-    this.verifier.verify(token).then(
-      (v) => {
-        // Inside the verifier's clock tolerance a token may be past its exp;
-        // the lease would end the socket at once: refuse it in CONNECT_ERROR.
-        if (v.expiresAt <= Date.now()) {
-          refuse("token has expired", "ERR_TOKEN_EXPIRED");
-          return;
-        }
-        const lease = new TokenLease(v.claims, v.expiresAt, () => this.expire(socket));
-        leases.set(socket, { claims: v.claims, lease });
-        socket.data["claims"] = v.claims;
-        next();
-      },
-      (err: unknown) =>
+    const accept = (v: VerifiedToken) => {
+      // Inside the verifier's clock tolerance a token may be past its exp;
+      // the lease would end the socket at once: refuse it in CONNECT_ERROR.
+      if (v.expiresAt <= Date.now()) {
+        refuse("token has expired", "ERR_TOKEN_EXPIRED");
+        return;
+      }
+      this.admit(socket, v.claims, v.expiresAt);
+      next();
+    };
+    const now = this.verifier.verifyNow?.(token);
+    if (now !== undefined) {
+      accept(now);
+      return;
+    }
+    this.verifier
+      .verify(token)
+      .then(accept, (err: unknown) =>
         err instanceof AuthError
           ? refuse(err.message, err.code)
           : refuse("token could not be verified", "ERR_TOKEN_INVALID"),
-    );
+      );
   }
 
-  private expire(socket: Socket): void {
-    if (!socket.connected) return;
-    socket.emit("error", { type: "error", code: CloseCode.INVALID_TOKEN, reason: "token expired" });
-    socket.disconnect();
+  /** Outside `authenticate`: what the lease keeps must not hold that scope alive. */
+  private admit(socket: Socket, claims: Claims, expiresAt: number): void {
+    socket.attachment = new TokenLease(claims, expiresAt, this.expire, socket);
+    socket.data["claims"] = claims;
+    // A verified bearer token is not kept: its claims are in socket.data, and
+    // handshake.auth travels to other nodes in fetchSockets.
+    socket.forgetAuthField("token");
   }
 
   /**
@@ -95,7 +111,7 @@ export class SocketIoApi {
    */
   private handle(nsp: Namespace): void {
     nsp.handle("subscribe", (socket, [room, ack]) => {
-      const api = leases.get(socket);
+      const api = leaseOf(socket);
       if (api === undefined) return;
       const result = this.subscribe(socket, api, room);
       const ready =
@@ -107,11 +123,11 @@ export class SocketIoApi {
       else void ready.then(() => reply(ack, answer));
     });
     nsp.handle("unsubscribe", (socket, [room, ack]) => {
-      const api = leases.get(socket);
+      const api = leaseOf(socket);
       if (api !== undefined) reply(ack, this.unsubscribe(socket, api, room));
     });
     nsp.handle("refresh", (socket, [token, ack]) => {
-      const api = leases.get(socket);
+      const api = leaseOf(socket);
       if (api === undefined) return;
       if (typeof token !== "string" || token === "") {
         reply(ack, {
@@ -121,9 +137,8 @@ export class SocketIoApi {
         });
         return;
       }
-      api.lease.refresh(this.verifier, token).then(
+      api.refresh(this.verifier, token).then(
         (v) => {
-          api.claims = v.claims;
           socket.data["claims"] = v.claims;
           reply(ack, { ok: true, expires_at: new Date(v.expiresAt).toISOString() });
         },
@@ -135,7 +150,7 @@ export class SocketIoApi {
           }),
       );
     });
-    nsp.onSocketClose((socket) => leases.get(socket)?.lease.clear());
+    nsp.onSocketClose((socket) => leaseOf(socket)?.clear());
   }
 
   private resolve(

@@ -64,6 +64,12 @@ export interface VerifiedToken {
 export interface TokenVerifier {
   /** @throws AuthError (close code 4001) for any token that cannot be trusted. */
   verify(token: string): Promise<VerifiedToken>;
+  /**
+   * The synchronous path for the common case (a valid HMAC token): the
+   * verified token, or undefined when `verify` must decide (it then also
+   * names the reason of a refusal). Saves a promise and a tick per connection.
+   */
+  verifyNow?(token: string): VerifiedToken | undefined;
   /** The `alg` values this verifier accepts; every other one, `none` included, is refused. */
   readonly algorithms: readonly string[];
   /** Where keys come from. */
@@ -284,20 +290,53 @@ export async function createTokenVerifier(options: AuthOptions): Promise<TokenVe
           throw toAuthError(err, keySource);
         }
       }
-      let claims: Claims;
+      return verified(payload);
+    },
+    verifyNow(token: string): VerifiedToken | undefined {
+      if (fast === undefined || typeof token !== "string") return undefined;
+      if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) return undefined;
+      const payload = verifyHmacFast(token, fast);
+      if (payload === undefined) return undefined;
       try {
-        claims = parseClaims(payload);
-      } catch (err) {
-        if (err instanceof ValidationError) {
-          throw new AuthError("ERR_TOKEN_CLAIMS", `token claims are invalid: ${err.message}`, {
-            cause: err,
-          });
-        }
-        throw err;
+        return verified(payload);
+      } catch {
+        return undefined; // verify() refuses it again, with the reason
       }
-      return { claims, expiresAt: claims.exp * 1000 };
     },
   };
+}
+
+/** The claims of a payload whose signature and times were checked. */
+function verified(payload: unknown): VerifiedToken {
+  let claims: Claims;
+  try {
+    claims = parseClaims(payload);
+  } catch (err) {
+    if (err instanceof ValidationError) {
+      throw new AuthError("ERR_TOKEN_CLAIMS", `token claims are invalid: ${err.message}`, {
+        cause: err,
+      });
+    }
+    throw err;
+  }
+  claims.tenant_id = internTenant(claims.tenant_id);
+  return { claims, expiresAt: claims.exp * 1000 };
+}
+
+/** Distinct tenant ids kept by {@link internTenant} before it starts over. */
+const MAX_INTERNED_TENANTS = 4096;
+const tenants = new Map<string, string>();
+
+/**
+ * One string per tenant id: a node's connections share a few tenants, and
+ * every connection keeps its claims for its whole life.
+ */
+function internTenant(id: string): string {
+  const known = tenants.get(id);
+  if (known !== undefined) return known;
+  if (tenants.size >= MAX_INTERNED_TENANTS) tenants.clear();
+  tenants.set(id, id);
+  return id;
 }
 
 /** jose's error codes (stable across jose 5 and 6), as ours. */

@@ -1,26 +1,153 @@
 import type { Uws } from "../uws.js";
 import type { CorsOptions } from "./options.js";
-import type { HandshakeInfo } from "./session.js";
+
+const TIME_ORIGIN = Date.now();
+
+/** Separates names and values in {@link HandshakeInfo}'s header string. */
+const SEP = "\n";
+
+/**
+ * What a handshake request said, copied out of uWS while it was valid.
+ *
+ * Kept compact because every connection holds one for its whole life and
+ * most never look at it: the headers are one string and the query its raw
+ * text, each parsed into an object on first use (and kept from then on).
+ */
+export class HandshakeInfo {
+  private headerCache: Readonly<Record<string, string>> | undefined;
+  private queryCache: Readonly<Record<string, string>> | undefined;
+
+  constructor(
+    /** `name\nvalue\nname\nvalue...` (names lower case, as uWS gives them). */
+    private readonly rawHeaders: string,
+    /** The query string, without `?`. */
+    readonly rawQuery: string,
+    /** The request path. */
+    readonly path: string,
+    readonly address: string,
+    readonly secure: boolean,
+    /** When the handshake arrived (ms since epoch). */
+    issued: number = Date.now(),
+  ) {
+    // Kept relative to the process's start: a small integer, where an
+    // absolute time would be a heap number per connection.
+    this.issuedSinceStart = issued - TIME_ORIGIN;
+  }
+
+  private readonly issuedSinceStart: number;
+
+  /** When the handshake arrived (ms since epoch). */
+  get issued(): number {
+    return this.issuedSinceStart + TIME_ORIGIN;
+  }
+
+  get headers(): Readonly<Record<string, string>> {
+    if (this.headerCache !== undefined) return this.headerCache;
+    const headers: Record<string, string> = Object.create(null) as Record<string, string>;
+    const parts = this.rawHeaders.length === 0 ? [] : this.rawHeaders.split(SEP);
+    for (let i = 0; i + 1 < parts.length; i += 2) headers[parts[i]!] = parts[i + 1]!;
+    return (this.headerCache = headers);
+  }
+
+  get query(): Readonly<Record<string, string>> {
+    return (this.queryCache ??= parseQuery(this.rawQuery));
+  }
+
+  get url(): string {
+    return this.rawQuery.length > 0 ? `${this.path}?${this.rawQuery}` : this.path;
+  }
+
+  /** One header without parsing them all (`name` in lower case). */
+  header(name: string): string | undefined {
+    if (this.headerCache !== undefined) return this.headerCache[name];
+    const raw = this.rawHeaders;
+    let at = 0;
+    while (at < raw.length) {
+      const nameEnd = raw.indexOf(SEP, at);
+      if (nameEnd < 0) return undefined;
+      let valueEnd = raw.indexOf(SEP, nameEnd + 1);
+      if (valueEnd < 0) valueEnd = raw.length;
+      if (nameEnd - at === name.length && raw.startsWith(name, at))
+        return raw.slice(nameEnd + 1, valueEnd);
+      at = valueEnd + 1;
+    }
+    return undefined;
+  }
+}
+
+/**
+ * A query string as an object (the last value of a repeated name wins), as
+ * URLSearchParams reads it. A query without escapes (`%`, `+`) is split by
+ * hand: every Engine.IO handshake goes through here.
+ */
+export function parseQuery(rawQuery: string): Readonly<Record<string, string>> {
+  const query: Record<string, string> = Object.create(null) as Record<string, string>;
+  if (rawQuery.length === 0) return query;
+  if (rawQuery.includes("%") || rawQuery.includes("+")) {
+    for (const [key, value] of new URLSearchParams(rawQuery)) query[key] = value;
+    return query;
+  }
+  for (const pair of rawQuery.split("&")) {
+    if (pair.length === 0) continue;
+    const eq = pair.indexOf("=");
+    if (eq < 0) query[pair] = "";
+    else query[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return query;
+}
+
+/**
+ * Headers of a WebSocket upgrade that only serve the upgrade itself (the
+ * single-use key, the version, hop-by-hop `upgrade`/`connection`, the
+ * extension offer uWS answered): not kept for the connection's life.
+ */
+const UPGRADE_ONLY: ReadonlySet<string> = new Set([
+  "sec-websocket-key",
+  "sec-websocket-version",
+  "sec-websocket-extensions",
+  "upgrade",
+  "connection",
+]);
+
+/**
+ * The last remote address and query seen: connections from one proxy, or
+ * clients that all ask for `EIO=4&transport=websocket`, share one string.
+ */
+let lastAddress = "";
+let lastQuery = "";
 
 /**
  * Copies everything a session may need later out of a uWS request: the
- * request object is only valid inside its handler.
+ * request object is only valid inside its handler. `path` is the string to
+ * keep when the request's path equals it (one shared string, not a copy per
+ * connection); `upgrade` leaves out the headers that only serve a WebSocket
+ * upgrade (read them from `req` in the upgrade handler).
  */
 export function readHandshake(
   res: Uws.HttpResponse,
   req: Uws.HttpRequest,
   secure: boolean,
+  path?: string,
+  upgrade = false,
 ): HandshakeInfo {
-  const headers: Record<string, string> = Object.create(null) as Record<string, string>;
+  const parts: string[] = [];
+  // A value cannot hold a line feed (HTTP forbids it; uWS refuses it).
   req.forEach((key, value) => {
-    headers[key] = value;
+    if (!upgrade || !UPGRADE_ONLY.has(key)) parts.push(key, value);
   });
-  const rawQuery = req.getQuery() ?? "";
-  const query: Record<string, string> = Object.create(null) as Record<string, string>;
-  for (const [key, value] of new URLSearchParams(rawQuery)) query[key] = value;
+  const query = req.getQuery() ?? "";
+  if (query !== lastQuery) lastQuery = query;
   const address = Buffer.from(res.getRemoteAddressAsText()).toString();
-  const url = rawQuery.length > 0 ? `${req.getUrl()}?${rawQuery}` : req.getUrl();
-  return { headers, query, address, url, issued: Date.now(), secure };
+  if (address !== lastAddress) lastAddress = address;
+  const url = req.getUrl();
+  // join() makes one flat string: the pieces are not kept alive.
+  return new HandshakeInfo(
+    parts.join(SEP),
+    lastQuery,
+    path !== undefined && url === path ? path : url,
+    lastAddress,
+    secure,
+  );
 }
 
 /** CORS response headers for a request from `origin`, or none. */

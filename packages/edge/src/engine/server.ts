@@ -3,11 +3,19 @@ import { decodeEnginePacket, decodePollingPayload, encodeOpenPacket } from "@cal
 import { readBody } from "../http/body.js";
 import type { Uws } from "../uws.js";
 import { HandshakeError, handshakeErrorBody, type HandshakeErrorKind } from "./handshake-errors.js";
-import { corsHeaders, readHandshake } from "./handshake.js";
+import { corsHeaders, parseQuery, readHandshake } from "./handshake.js";
 import type { EngineOptions } from "./options.js";
 import { PollingTransport } from "./polling-transport.js";
-import { EngineSession, type EngineCloseReason, type HandshakeInfo } from "./session.js";
+import {
+  EngineSession,
+  type EngineCloseReason,
+  type HandshakeInfo,
+  type SessionOwner,
+} from "./session.js";
 import { WebSocketTransport, type EngineWsData } from "./websocket-transport.js";
+
+/** Stands for the sid in the open packet templates (cannot occur in a real one). */
+const SID_MARK = "sid-placeholder-0f3c";
 
 /** Binary messages reach the application as Buffers on both transports, as with engine.io. */
 function asBuffer(data: string | Uint8Array | undefined): string | Uint8Array | undefined {
@@ -20,7 +28,7 @@ function asBuffer(data: string | Uint8Array | undefined): string | Uint8Array | 
  * WebSocket upgrade and the session table. Socket.IO sits on top through
  * `onconnection`.
  */
-export class EngineServer {
+export class EngineServer implements SessionOwner {
   readonly sessions = new Map<string, EngineSession>();
   /**
    * Closed polling sessions whose last packets, then "1", still wait for the
@@ -93,9 +101,7 @@ export class EngineServer {
 
   private newSession(transport: PollingTransport | WebSocketTransport, handshake: HandshakeInfo) {
     const id = randomId();
-    const session = new EngineSession(id, transport, handshake, (s, reason) =>
-      this.onSessionClosed(s, reason),
-    );
+    const session = new EngineSession(id, transport, handshake, this);
     this.startHeartbeat();
     this.sessions.set(id, session);
     this.onsessionopen?.(session);
@@ -105,20 +111,32 @@ export class EngineServer {
       this.options.transports.includes("websocket")
         ? ["websocket"]
         : [];
-    transport.send([
-      encodeOpenPacket({
-        sid: id,
-        upgrades,
-        pingInterval: this.options.pingInterval,
-        pingTimeout: this.options.pingTimeout,
-        maxPayload: this.options.maxPayload,
-      }),
-    ]);
+    transport.send([this.openPacket(id, upgrades.length > 0)]);
     this.onconnection?.(session);
     return session;
   }
 
-  private onSessionClosed(session: EngineSession, reason: EngineCloseReason): void {
+  /** The open packet's text around the sid, without and with upgrades (built once). */
+  private openTemplates: [string[], string[]] | undefined;
+
+  /** `encodeOpenPacket` for a session: the same text, without a JSON.stringify per connection. */
+  private openPacket(sid: string, upgrade: boolean): string {
+    const templates = (this.openTemplates ??= [false, true].map((up) =>
+      encodeOpenPacket({
+        sid: SID_MARK,
+        upgrades: up ? ["websocket"] : [],
+        pingInterval: this.options.pingInterval,
+        pingTimeout: this.options.pingTimeout,
+        maxPayload: this.options.maxPayload,
+      }).split(SID_MARK),
+    ) as [string[], string[]]);
+    const [before, after] = templates[upgrade ? 1 : 0];
+    // Session ids are base64url: nothing to escape in JSON.
+    return `${before!}${sid}${after!}`;
+  }
+
+  /** @internal A session closed (called by the session). */
+  sessionClosed(session: EngineSession, reason: EngineCloseReason): void {
     this.sessions.delete(session.id);
     this.onsessionclose?.(session, reason);
     const transport = session.transport;
@@ -184,8 +202,8 @@ export class EngineServer {
 
   private onHttp(res: Uws.HttpResponse, req: Uws.HttpRequest, method: "GET" | "POST"): void {
     // Copy out of req now: it is only valid in this callback.
-    const handshake = readHandshake(res, req, this.secure);
-    const headers = corsHeaders(this.options.cors, handshake.headers["origin"]);
+    const handshake = readHandshake(res, req, this.secure, this.options.path);
+    const headers = corsHeaders(this.options.cors, handshake.header("origin"));
     const sid = handshake.query["sid"];
     const closed = sid === undefined || method !== "GET" ? undefined : this.draining.get(sid);
     if (closed?.draining === true && handshake.query["transport"] === "polling") {
@@ -246,29 +264,34 @@ export class EngineServer {
     req: Uws.HttpRequest,
     context: Uws.us_socket_context_t,
   ): void {
-    const handshake = readHandshake(res, req, this.secure);
-    const headers = corsHeaders(this.options.cors, handshake.headers["origin"]);
-    const error = this.verify(handshake.query, "GET", true);
+    const handshake = readHandshake(res, req, this.secure, this.options.path, true);
+    const headers = corsHeaders(this.options.cors, handshake.header("origin"));
+    // Parsed for the checks only: the session parses its own copy if asked.
+    const query = parseQuery(handshake.rawQuery);
+    const error = this.verify(query, "GET", true);
     if (error !== undefined) {
       this.respondError(res, error, headers);
       return;
     }
-    const data: EngineWsData = { handshake, probeSid: handshake.query["sid"] };
+    const transport = new WebSocketTransport(this.options.maxBackpressure);
+    const data: EngineWsData = { transport, handshake, probeSid: query["sid"] };
     res.upgrade(
       data,
-      handshake.headers["sec-websocket-key"] ?? "",
-      handshake.headers["sec-websocket-protocol"] ?? "",
-      handshake.headers["sec-websocket-extensions"] ?? "",
+      req.getHeader("sec-websocket-key"),
+      req.getHeader("sec-websocket-protocol"),
+      req.getHeader("sec-websocket-extensions"),
       context,
     );
   }
 
   private onWsOpen(ws: Uws.WebSocket<EngineWsData>): void {
     const data = ws.getUserData();
-    const transport = new WebSocketTransport(ws, this.options.maxBackpressure);
-    data.transport = transport;
+    const transport = data.transport;
+    transport.ws = ws;
+    const handshake = data.handshake!;
+    data.handshake = undefined;
     if (data.probeSid === undefined) {
-      data.session = this.newSession(transport, data.handshake);
+      transport.session = this.newSession(transport, handshake);
       return;
     }
     const session = this.sessions.get(data.probeSid);
@@ -289,14 +312,13 @@ export class EngineServer {
   private onWsMessage(ws: Uws.WebSocket<EngineWsData>, message: ArrayBuffer, isBinary: boolean) {
     const data = ws.getUserData();
     const transport = data.transport;
-    if (transport === undefined) return;
     // The ArrayBuffer is only valid inside this callback: decode (copy) it now.
     const frame = isBinary ? Buffer.from(message.slice(0)) : Buffer.from(message).toString("utf8");
     let packet;
     try {
       packet = decodeEnginePacket(frame);
     } catch {
-      if (data.session !== undefined) data.session.close("parse error");
+      if (transport.session !== undefined) transport.session.close("parse error");
       else transport.close();
       return;
     }
@@ -306,17 +328,16 @@ export class EngineServer {
         transport.close();
         return;
       }
-      if (data.session === undefined) {
-        this.onProbeMessage(data, session, transport, packet.type, packet.data);
+      if (transport.session === undefined) {
+        this.onProbeMessage(session, transport, packet.type, packet.data);
         return;
       }
     }
-    data.session?.receive(packet.type, packet.data);
+    transport.session?.receive(packet.type, packet.data);
   }
 
   /** Upgrade steps (spec §upgrade): "2probe" -> "3probe" + noop on polling; "5" switches. */
   private onProbeMessage(
-    data: EngineWsData,
     session: EngineSession,
     transport: WebSocketTransport,
     type: string,
@@ -331,7 +352,7 @@ export class EngineServer {
     if (type === "upgrade" && session.upgrading) {
       const pending = polling.takeBuffer();
       polling.releasePoll();
-      data.session = session;
+      transport.session = session;
       session.upgrade(transport, pending);
       return;
     }
@@ -343,13 +364,11 @@ export class EngineServer {
   abnormalCloses = 0;
 
   private onWsClose(ws: Uws.WebSocket<EngineWsData>, code: number): void {
-    const data = ws.getUserData();
+    const transport = ws.getUserData().transport;
     if (code === 1006) this.abnormalCloses++;
-    const transport = data.transport;
-    if (transport === undefined) return;
     const wasOpen = transport.open;
     transport.markClosed();
-    const session = data.session;
+    const session = transport.session;
     if (session !== undefined && session.transport === transport && wasOpen) {
       session.close("transport close");
     }

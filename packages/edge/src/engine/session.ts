@@ -1,15 +1,7 @@
+import type { HandshakeInfo } from "./handshake.js";
 import type { Frame, Transport } from "./transport.js";
 
-/** What the handshake request said, copied out of uWS while it was valid. */
-export interface HandshakeInfo {
-  readonly headers: Readonly<Record<string, string>>;
-  readonly query: Readonly<Record<string, string>>;
-  readonly address: string;
-  readonly url: string;
-  /** When the handshake arrived (ms since epoch). */
-  readonly issued: number;
-  readonly secure: boolean;
-}
+export type { HandshakeInfo } from "./handshake.js";
 
 /** Engine.IO close reasons, as engine.io reports them. */
 export type EngineCloseReason =
@@ -20,6 +12,20 @@ export type EngineCloseReason =
   | "forced close"
   | "server shutting down";
 
+/** What the layer above a session hears from it. */
+export interface SessionHandler {
+  /** One Engine.IO message payload (no "4" prefix). */
+  onEngineMessage(data: string | Uint8Array): void;
+  onEngineClose(reason: EngineCloseReason): void;
+  /** The transport changed (the Socket.IO layer moves room subscriptions). */
+  onEngineUpgrade(transport: Transport): void;
+}
+
+/** The server that keeps the session table. */
+export interface SessionOwner {
+  sessionClosed(session: EngineSession, reason: EngineCloseReason): void;
+}
+
 /**
  * One Engine.IO session: a client across transports and upgrades. It owns the
  * heartbeat (uWS idleTimeout works in ~4 s steps, far too coarse for
@@ -27,11 +33,8 @@ export type EngineCloseReason =
  */
 export class EngineSession {
   readyState: "open" | "closed" = "open";
-  /** Set by the Socket.IO layer: one Engine.IO message payload (no "4" prefix). */
-  onmessage: ((data: string | Uint8Array) => void) | undefined;
-  onclose: ((reason: EngineCloseReason) => void) | undefined;
-  /** Called when the transport changes (the Socket.IO layer moves room subscriptions). */
-  onupgrade: ((transport: Transport) => void) | undefined;
+  /** Set by the Socket.IO layer (an object, not closures: one less allocation per connection). */
+  handler: SessionHandler | undefined;
   upgrading = false;
   /** A ping went out and its pong has not come back yet. */
   private awaitingPong = false;
@@ -40,7 +43,7 @@ export class EngineSession {
     readonly id: string,
     public transport: Transport,
     readonly handshake: HandshakeInfo,
-    private readonly onSessionClosed: (session: EngineSession, reason: EngineCloseReason) => void,
+    private readonly owner: SessionOwner,
   ) {}
 
   /** Send frames (WebSocket frame form) in order. */
@@ -54,7 +57,7 @@ export class EngineSession {
     if (this.readyState !== "open") return;
     switch (type) {
       case "message":
-        this.onmessage?.(data ?? "");
+        this.handler?.onEngineMessage(data ?? "");
         return;
       case "pong":
         this.awaitingPong = false;
@@ -78,7 +81,7 @@ export class EngineSession {
     this.transport = next;
     previous.close(false);
     if (pending.length > 0) next.send(pending);
-    this.onupgrade?.(next);
+    this.handler?.onEngineUpgrade(next);
   }
 
   close(reason: EngineCloseReason): void {
@@ -86,8 +89,8 @@ export class EngineSession {
     this.readyState = "closed";
     const clientGone = reason === "transport close" || reason === "transport error";
     this.transport.close(!clientGone, reason === "server shutting down" ? 1001 : 1000);
-    this.onSessionClosed(this, reason);
-    this.onclose?.(reason);
+    this.owner.sessionClosed(this, reason);
+    this.handler?.onEngineClose(reason);
   }
 
   /**

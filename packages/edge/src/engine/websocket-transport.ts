@@ -1,32 +1,40 @@
 import type { Uws } from "../uws.js";
+import type { HandshakeInfo } from "./handshake.js";
+import type { EngineSession } from "./session.js";
 import type { Frame, Transport } from "./transport.js";
 
-/** Per-socket user data of the `/socket.io/` WebSocket route. */
+/**
+ * Per-socket user data of the `/socket.io/` WebSocket route. uWS copies its
+ * properties onto its WebSocket object (3 fit in the smallest property store).
+ */
 export interface EngineWsData {
-  /** Copied from the upgrade request: headers, query, address (only valid there). */
-  readonly handshake: import("./session.js").HandshakeInfo;
+  readonly transport: WebSocketTransport;
+  /** The upgrade request, until the session takes it at open. */
+  handshake: HandshakeInfo | undefined;
   /** Set for an upgrade probe of an existing polling session. */
   readonly probeSid: string | undefined;
-  /** The transport wrapping this socket, once opened. */
-  transport?: WebSocketTransport;
-  /** The session this socket carries: set at open, or when an upgrade completes. */
-  session?: import("./session.js").EngineSession;
 }
 
 /**
- * The WebSocket transport. It also owns the uWS socket's topic subscriptions:
- * rooms are uWS topics, so a broadcast never passes through here.
+ * The WebSocket transport, created at the upgrade. It owns the uWS socket's
+ * topic subscriptions: rooms are uWS topics, so a broadcast never passes
+ * through here.
  */
 export class WebSocketTransport implements Transport {
-  readonly name = "websocket";
   open = true;
   /** Frames dropped because the socket was over half its backpressure limit. */
   droppedVolatile = 0;
+  /** Set when uWS opens the socket. */
+  ws!: Uws.WebSocket<EngineWsData>;
+  /** The session this socket carries: set at open, or when an upgrade completes. */
+  session: EngineSession | undefined;
 
-  constructor(
-    readonly ws: Uws.WebSocket<EngineWsData>,
-    private readonly maxBackpressure: number,
-  ) {}
+  constructor(private readonly maxBackpressure: number) {}
+
+  /** On the prototype: a field would cost every connection 8 bytes. */
+  get name(): "websocket" {
+    return "websocket";
+  }
 
   send(frames: readonly Frame[], volatile = false): void {
     if (!this.open) return;

@@ -7,6 +7,13 @@ import { namespaceTopic, roomTopic } from "../topics.js";
 export interface Member {
   readonly id: string;
   readonly rooms: Set<string>;
+  /** `rooms.has(room)`, without creating a Set the member does not have yet. */
+  hasRoom(room: string): boolean;
+  /** The rooms as a list, without creating a Set. */
+  roomList(): string[];
+  /** Add/remove a room of the member's own record; false when nothing changed. */
+  addRoom(room: string): boolean;
+  deleteRoom(room: string): boolean;
   /** The uWS-backed transport, or undefined while the client is long-polling. */
   readonly wsTransport: WebSocketTransport | undefined;
   sendFrames(frames: readonly Frame[], volatile: boolean): void;
@@ -67,7 +74,7 @@ export class Adapter {
     const set = this.rooms.get(room);
     if (set !== undefined) return set;
     const own = this.lookup(room);
-    return own !== undefined && own.id === room && own.rooms.has(room) ? new Set([own]) : undefined;
+    return own !== undefined && own.id === room && own.hasRoom(room) ? new Set([own]) : undefined;
   }
 
   /** A socket joined the namespace (before any room). */
@@ -84,7 +91,7 @@ export class Adapter {
     const ws = member.wsTransport;
     if (ws === undefined || !this.pollingMembers.delete(member)) return;
     ws.subscribe(this.allTopic);
-    for (const room of member.rooms) {
+    for (const room of member.roomList()) {
       if (room !== member.id) ws.subscribe(roomTopic(this.nsp, room));
     }
   }
@@ -92,8 +99,7 @@ export class Adapter {
   addAll(member: Member, rooms: Iterable<string>): void {
     const ws = member.wsTransport;
     for (const room of rooms) {
-      if (member.rooms.has(room)) continue;
-      member.rooms.add(room);
+      if (!member.addRoom(room)) continue;
       // A socket's own id room is reached directly (membersOf), not through a
       // topic or a Set: either would cost memory per connection for nothing.
       if (room === member.id) continue;
@@ -109,7 +115,7 @@ export class Adapter {
   }
 
   del(member: Member, room: string): void {
-    if (!member.rooms.delete(room)) return;
+    if (!member.deleteRoom(room)) return;
     if (room === member.id) return;
     const set = this.rooms.get(room);
     if (set !== undefined) {
@@ -123,7 +129,7 @@ export class Adapter {
   }
 
   delAll(member: Member): void {
-    for (const room of [...member.rooms]) this.del(member, room);
+    for (const room of member.roomList()) this.del(member, room);
     this.pollingMembers.delete(member);
     member.wsTransport?.unsubscribe(this.allTopic);
   }

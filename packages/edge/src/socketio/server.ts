@@ -58,6 +58,43 @@ export class Server extends EventEmitter {
     this.of("/");
   }
 
+  /** Clients that have not joined a namespace yet, and when they must have (ms since epoch). */
+  private readonly awaitingConnect = new Map<Client, number>();
+  private connectSweep: NodeJS.Timeout | undefined;
+
+  /**
+   * @internal A new client must send CONNECT within connectTimeout. One
+   * sweep per server, not a timer per connection: a client is closed at
+   * most a quarter of connectTimeout late.
+   */
+  awaitConnect(client: Client): void {
+    const timeout = this.options.connectTimeout;
+    this.awaitingConnect.set(client, Date.now() + timeout);
+    if (this.connectSweep !== undefined) return;
+    this.connectSweep = setInterval(
+      () => {
+        const now = Date.now();
+        // Deadlines grow in insertion order: stop at the first one to come.
+        for (const [c, deadline] of this.awaitingConnect) {
+          if (deadline > now) break;
+          this.awaitingConnect.delete(c);
+          c.connectTimedOut();
+        }
+        if (this.awaitingConnect.size === 0) {
+          clearInterval(this.connectSweep);
+          this.connectSweep = undefined;
+        }
+      },
+      Math.max(5, Math.ceil(timeout / 4)),
+    );
+    this.connectSweep.unref();
+  }
+
+  /** @internal The client joined a namespace, or is gone. */
+  connectSettled(client: Client): void {
+    this.awaitingConnect.delete(client);
+  }
+
   /** The main namespace (socket.io's `io.sockets`). */
   get sockets(): Namespace {
     return this.nsps.get("/")!;
@@ -176,6 +213,9 @@ export class Server extends EventEmitter {
       for (const socket of [...nsp.sockets.values()]) socket.onclose("server shutting down");
     }
     this.engine.closeAll("server shutting down");
+    clearInterval(this.connectSweep);
+    this.connectSweep = undefined;
+    this.awaitingConnect.clear();
     // Also ends idle keep-alive HTTP connections, which would hold the process.
     (this.app as Uws.TemplatedApp & { close?: () => void }).close?.();
   }

@@ -1,5 +1,4 @@
 import { randomId } from "../ids.js";
-import { EventEmitter } from "node:events";
 import {
   SocketPacketType,
   encodeFrames,
@@ -15,6 +14,7 @@ import { BroadcastOperator, frameList } from "./broadcast-operator.js";
 import type { Client } from "./client.js";
 import type { Namespace } from "./namespace.js";
 import { RECOVERABLE_REASONS } from "./recovery.js";
+import { LiteEmitter } from "./lite-emitter.js";
 import { RESERVED_EVENTS } from "./reserved.js";
 
 /** `socket.handshake`, shaped like socket.io's. */
@@ -47,49 +47,193 @@ const NO_FLAGS: Readonly<{ volatile?: boolean; timeout?: number }> = Object.free
 type AnyListener = (event: string, ...args: unknown[]) => void;
 type AckFn = (...args: unknown[]) => void;
 
+/** The rarely used part of a socket. */
+interface SocketExtras {
+  recovered: boolean;
+  pid: string | undefined;
+  startOffset: string | undefined;
+  handshake: Handshake | undefined;
+  anyListeners: AnyListener[] | undefined;
+  /** Awaited acknowledgements. */
+  acks: Map<number, AckFn> | undefined;
+  /** Flags for the next emit (`socket.volatile`, `socket.timeout(ms)`). */
+  flags: Readonly<{ volatile?: boolean; timeout?: number }>;
+  /** Its recovery session was stored ahead of the close (drain). */
+  sessionSaved: boolean;
+}
+
 /**
  * A client's connection to one namespace. `emit` sends to the client;
- * `on` receives the client's events (node's EventEmitter carries them).
+ * `on` receives the client's events.
+ *
+ * An idle socket is most of a connection's memory, so what most sockets
+ * never use is created on first use: the listener table, `handshake` (built
+ * from the engine's compact copy of the request), the `rooms` Set (a socket
+ * in no room but its own has none), the ack table.
  */
-export class Socket extends EventEmitter implements Member {
+export class Socket extends LiteEmitter implements Member {
   readonly id: string;
-  readonly handshake: Handshake;
-  readonly rooms = new Set<string>();
   /** Free for the application (socket.io's `socket.data`). */
   data: Record<string, unknown> = {};
   connected = false;
-  /** Set by connection state recovery. */
-  recovered = false;
-  /** Private session id for connection state recovery (sent in CONNECT). */
-  pid: string | undefined;
-  /** The latest offset when this socket connected (recovery of a client that saw no event). */
-  startOffset: string | undefined;
-  /** Awaited acknowledgements; created on the first one (most sockets never have any). */
-  private acks: Map<number, AckFn> | undefined;
-  private anyListeners: AnyListener[] = [];
-  private flags: { volatile?: boolean; timeout?: number } = NO_FLAGS;
+  /**
+   * @internal Per-socket state of the layer that admitted the socket (the
+   * CalcBridge API keeps its token lease here: a field costs less than a
+   * WeakMap entry).
+   */
+  attachment: unknown;
+  private roomSet: Set<string> | undefined;
+  /** In its own id room while `roomSet` does not exist yet. */
+  private inOwnRoom = false;
+  /** What few sockets use, in one object made on first use. */
+  private extras: SocketExtras | undefined;
 
   constructor(
     readonly nsp: Namespace,
     readonly client: Client,
-    auth: Record<string, unknown>,
-    info: HandshakeInfo,
+    /** The CONNECT packet's payload (`handshake.auth`); undefined: `{}`. */
+    private auth: Record<string, unknown> | undefined,
+    private readonly info: HandshakeInfo,
     /** A recovered session's id. */
     id?: string,
   ) {
     super();
     this.id = id ?? randomId();
-    this.handshake = {
+  }
+
+  private get more(): SocketExtras {
+    return (this.extras ??= {
+      recovered: false,
+      pid: undefined,
+      startOffset: undefined,
+      handshake: undefined,
+      anyListeners: undefined,
+      acks: undefined,
+      flags: NO_FLAGS,
+      sessionSaved: false,
+    });
+  }
+
+  private get acks(): Map<number, AckFn> | undefined {
+    return this.extras?.acks;
+  }
+  private set acks(value: Map<number, AckFn> | undefined) {
+    if (value !== undefined || this.extras !== undefined) this.more.acks = value;
+  }
+
+  private get flags(): Readonly<{ volatile?: boolean; timeout?: number }> {
+    return this.extras?.flags ?? NO_FLAGS;
+  }
+  private set flags(value: Readonly<{ volatile?: boolean; timeout?: number }>) {
+    if (value !== NO_FLAGS || this.extras !== undefined) this.more.flags = value;
+  }
+
+  /** Set by connection state recovery. */
+  get recovered(): boolean {
+    return this.extras?.recovered ?? false;
+  }
+  set recovered(value: boolean) {
+    if (value || this.extras !== undefined) this.more.recovered = value;
+  }
+
+  /** Private session id for connection state recovery (sent in CONNECT). */
+  get pid(): string | undefined {
+    return this.extras?.pid;
+  }
+  set pid(value: string | undefined) {
+    if (value !== undefined || this.extras !== undefined) this.more.pid = value;
+  }
+
+  /** The latest offset when this socket connected (recovery of a client that saw no event). */
+  get startOffset(): string | undefined {
+    return this.extras?.startOffset;
+  }
+  set startOffset(value: string | undefined) {
+    if (value !== undefined || this.extras !== undefined) this.more.startOffset = value;
+  }
+
+  private get anyListeners(): AnyListener[] | undefined {
+    return this.extras?.anyListeners;
+  }
+  private set anyListeners(value: AnyListener[] | undefined) {
+    if (value !== undefined || this.extras !== undefined) this.more.anyListeners = value;
+  }
+
+  /** socket.io's `socket.handshake`, built on first use. */
+  get handshake(): Handshake {
+    const more = this.more;
+    if (more.handshake !== undefined) return more.handshake;
+    const info = this.info;
+    return (more.handshake = {
       headers: info.headers,
       time: new Date(info.issued).toString(),
       address: info.address,
-      xdomain: info.headers["origin"] !== undefined,
+      xdomain: info.header("origin") !== undefined,
       secure: info.secure,
       issued: info.issued,
       url: info.url,
       query: info.query,
-      auth,
-    };
+      auth: (this.auth ??= {}),
+    });
+  }
+
+  /** One field of the CONNECT payload, without building `handshake`. */
+  authField(name: string): unknown {
+    return this.auth?.[name];
+  }
+
+  /** The request's query and headers, for a token looked up without `auth`. */
+  get request(): HandshakeInfo {
+    return this.info;
+  }
+
+  /**
+   * Drop a field of the CONNECT payload (a credential the application has
+   * checked and should not keep, nor send to other nodes in fetchSockets).
+   */
+  forgetAuthField(name: string): void {
+    if (this.auth === undefined || !(name in this.auth)) return;
+    const { [name]: _dropped, ...rest } = this.auth;
+    // Nothing left: the object is made again if `handshake` is ever built.
+    this.auth = Object.keys(rest).length > 0 ? rest : undefined;
+    const handshake = this.extras?.handshake;
+    if (handshake !== undefined) handshake.auth = rest;
+  }
+
+  /** The rooms this socket is in, its own id room included. */
+  get rooms(): Set<string> {
+    if (this.roomSet !== undefined) return this.roomSet;
+    this.roomSet = new Set(this.inOwnRoom ? [this.id] : []);
+    this.inOwnRoom = false;
+    return this.roomSet;
+  }
+
+  /** Whether the socket is in `room`, without creating the rooms Set. */
+  hasRoom(room: string): boolean {
+    if (this.roomSet !== undefined) return this.roomSet.has(room);
+    return this.inOwnRoom && room === this.id;
+  }
+
+  /** @internal (the adapter's) Record `room`; the own id room alone needs no Set. */
+  addRoom(room: string): boolean {
+    if (this.hasRoom(room)) return false;
+    if (this.roomSet === undefined && room === this.id) this.inOwnRoom = true;
+    else this.rooms.add(room);
+    return true;
+  }
+
+  /** @internal (the adapter's) Forget `room`. */
+  deleteRoom(room: string): boolean {
+    if (this.roomSet !== undefined) return this.roomSet.delete(room);
+    if (!this.inOwnRoom || room !== this.id) return false;
+    this.inOwnRoom = false;
+    return true;
+  }
+
+  /** The rooms, or none, without creating the Set. */
+  roomList(): string[] {
+    if (this.roomSet !== undefined) return [...this.roomSet];
+    return this.inOwnRoom ? [this.id] : [];
   }
 
   /** The engine session (socket.io's `socket.conn`). */
@@ -115,7 +259,7 @@ export class Socket extends EventEmitter implements Member {
     this.sendFrames(frameList(encodeFrames({ ...packet, nsp: this.nsp.name })), volatile);
   }
 
-  override emit(event: string | symbol, ...args: unknown[]): boolean {
+  emit(event: string | symbol, ...args: unknown[]): boolean {
     if (typeof event !== "string" || RESERVED_EVENTS.has(event)) {
       throw new Error(`"${String(event)}" is a reserved event name`);
     }
@@ -207,8 +351,10 @@ export class Socket extends EventEmitter implements Member {
   join(rooms: string | readonly string[]): void {
     const list = typeof rooms === "string" ? [rooms] : rooms;
     let added = 0;
-    for (const r of list) if (!this.rooms.has(r)) added++;
-    if (this.rooms.size + added > this.nsp.server.options.maxRoomsPerSocket) {
+    for (const r of list) if (!this.hasRoom(r)) added++;
+    if (added === 0) return;
+    const size = this.roomSet?.size ?? (this.inOwnRoom ? 1 : 0);
+    if (size + added > this.nsp.server.options.maxRoomsPerSocket) {
       throw new LimitError(
         "ERR_TOO_MANY_ROOMS",
         `socket ${this.id} may be in at most ${this.nsp.server.options.maxRoomsPerSocket} rooms`,
@@ -251,27 +397,28 @@ export class Socket extends EventEmitter implements Member {
   }
 
   onAny(listener: AnyListener): this {
-    this.anyListeners.push(listener);
+    (this.anyListeners ??= []).push(listener);
     return this;
   }
 
   prependAny(listener: AnyListener): this {
-    this.anyListeners.unshift(listener);
+    (this.anyListeners ??= []).unshift(listener);
     return this;
   }
 
   offAny(listener?: AnyListener): this {
-    this.anyListeners = listener ? this.anyListeners.filter((l) => l !== listener) : [];
+    const rest = listener ? (this.anyListeners ?? []).filter((l) => l !== listener) : [];
+    this.anyListeners = rest.length > 0 ? rest : undefined;
     return this;
   }
 
   listenersAny(): AnyListener[] {
-    return [...this.anyListeners];
+    return [...(this.anyListeners ?? [])];
   }
 
   /** Fire a server-side event (connect, disconnecting, disconnect, ...). */
   emitReserved(event: string, ...args: unknown[]): void {
-    super.emit(event, ...args);
+    this.emitLocal(event, args);
   }
 
   /** A packet from the client for this namespace. */
@@ -310,10 +457,10 @@ export class Socket extends EventEmitter implements Member {
     }
     if (typeof event !== "string") return;
     if (packet.id !== undefined) args.push(this.ackFor(packet.id));
-    for (const l of this.anyListeners.slice()) l(...(args as [string, ...unknown[]]));
+    if (this.anyListeners !== undefined)
+      for (const l of this.anyListeners.slice()) l(...(args as [string, ...unknown[]]));
     this.nsp.handlers.get(event)?.(this, args.slice(1));
-    if (event === "error" && this.listenerCount("error") === 0) return;
-    super.emit(...(args as [string, ...unknown[]]));
+    this.emitLocal(event, args.slice(1));
   }
 
   private ackFor(id: number): AckFn {
@@ -325,22 +472,36 @@ export class Socket extends EventEmitter implements Member {
     };
   }
 
+  /**
+   * Store what connection state recovery needs to resume this socket
+   * elsewhere (rooms, data, offset), now. A drain calls it before closing
+   * the connection, so a client that reconnects at once finds its session;
+   * the close then does not store it again. Resolves at once without
+   * recovery.
+   */
+  async saveRecoverySession(): Promise<void> {
+    const recovery = this.nsp.server.recovery;
+    const pid = this.pid;
+    if (recovery === undefined || pid === undefined || !this.connected) return;
+    const session: StoredSession = {
+      sid: this.id,
+      pid,
+      nsp: this.nsp.name,
+      rooms: this.roomList().filter((r) => r !== this.id),
+      data: this.data,
+      at: Date.now(),
+      ...(this.startOffset !== undefined ? { offset: this.startOffset } : {}),
+    };
+    this.more.sessionSaved = true;
+    await recovery.store.save(session);
+  }
+
   /** Leave everything and tell the listeners. Idempotent. */
   onclose(reason: DisconnectReason, description?: unknown): void {
     if (!this.connected) return;
     this.emitReserved("disconnecting", reason, description);
-    const recovery = this.nsp.server.recovery;
-    if (recovery !== undefined && this.pid !== undefined && RECOVERABLE_REASONS.has(reason)) {
-      const session: StoredSession = {
-        sid: this.id,
-        pid: this.pid,
-        nsp: this.nsp.name,
-        rooms: [...this.rooms].filter((r) => r !== this.id),
-        data: this.data,
-        at: Date.now(),
-        ...(this.startOffset !== undefined ? { offset: this.startOffset } : {}),
-      };
-      recovery.store.save(session).catch(() => undefined);
+    if (RECOVERABLE_REASONS.has(reason) && this.extras?.sessionSaved !== true) {
+      this.saveRecoverySession().catch(() => undefined);
     }
     this.nsp.adapter.delAll(this);
     this.nsp.remove(this);

@@ -161,3 +161,19 @@ t.test("shutdown disconnects Socket.IO clients; the WebSocket closes with 1001",
   t.equal(reason, "transport close");
   t.match(description, { context: { code: 1001 } }, "close code 1001");
 });
+
+t.test(
+  "a verified token is not kept: claims in socket.data, no token in handshake.auth",
+  async (t) => {
+    const { node, port } = await startNode(t);
+    const token = await tokenFor(USER, TENANT);
+    const c = await sioConnect(t, port, { token });
+    const [socket] = await node.io.sockets.fetchSockets();
+    t.ok(socket, "the socket is on the node");
+    t.match(socket!.data, { claims: { sub: USER, tenant_id: TENANT } });
+    t.same(socket!.handshake.auth, {}, "the bearer token is gone from handshake.auth");
+    t.notOk(JSON.stringify(socket!.handshake).includes(token), "nor anywhere in the handshake");
+    t.equal(socket!.handshake.query["EIO"], "4", "the rest of the handshake is there");
+    c.socket.disconnect();
+  },
+);
