@@ -15,14 +15,20 @@ import {
   wantsHelp,
   type BenchOptions,
 } from "./options.js";
-import { fmtRate } from "./report/format.js";
+import { fmtCores, fmtMs, fmtRate } from "./report/format.js";
 import { renderMarkdown, type RunReport } from "./report/markdown.js";
 import { Progress } from "./report/progress.js";
 import { evaluate } from "./report/thresholds.js";
 import { connsScenario } from "./scenarios/conns.js";
-import type { BenchContext, ConnsReport, SeriesReport } from "./scenarios/context.js";
+import type {
+  BenchContext,
+  ConnsReport,
+  RecoveryReport,
+  SeriesReport,
+} from "./scenarios/context.js";
 import { exceptSeries } from "./scenarios/except.js";
 import { fanoutSeries } from "./scenarios/fanout.js";
+import { recoveryScenario } from "./scenarios/recovery.js";
 import { roomsSeries } from "./scenarios/rooms.js";
 import { selfCheckSeries } from "./scenarios/self-check.js";
 import { edgeLauncherInfo } from "./scenarios/targets.js";
@@ -82,6 +88,7 @@ async function main(argv: readonly string[]): Promise<number> {
   let selfCheck: SeriesReport | undefined;
   const series: SeriesReport[] = [];
   let conns: ConnsReport[] = [];
+  const recovery: RecoveryReport[] = [];
   try {
     for (const scenario of options.scenarios) {
       progress.section(scenario);
@@ -103,6 +110,9 @@ async function main(argv: readonly string[]): Promise<number> {
           break;
         case "except":
           series.push(...(await exceptSeries(ctx)));
+          break;
+        case "recovery":
+          recovery.push(await recoveryScenario(ctx));
           break;
       }
     }
@@ -129,6 +139,7 @@ async function main(argv: readonly string[]): Promise<number> {
     selfCheck,
     series,
     conns,
+    recovery,
     thresholds,
     verdict,
   };
@@ -137,7 +148,8 @@ async function main(argv: readonly string[]): Promise<number> {
   // A quick run is a smoke test: it fails only when a series could not run at all.
   if (options.quick)
     return [...series, ...(selfCheck ? [selfCheck] : [])].some((s) => s.error) ||
-      conns.some((c) => c.error)
+      conns.some((c) => c.error) ||
+      recovery.some((r) => r.error)
       ? 1
       : 0;
   return verdict === "FAIL" ? 1 : 0;
@@ -178,6 +190,16 @@ function printSummary(r: RunReport, files: string[]): void {
   for (const c of r.conns) {
     out.write(
       `  conns      ${c.server.padEnd(width)}  ${c.error ? `ERROR ${c.error.slice(0, 100)}` : `${fmtRate(c.setup?.perSecond ?? 0)}/s setup  ${Math.round(c.perConnectionBytes)} B/connection`}\n`,
+    );
+  }
+  for (const c of r.recovery) {
+    out.write(
+      `  recovery   ${`${c.clients} clients, node A drained`.padEnd(width)}  ` +
+        (c.error
+          ? `ERROR ${c.error.slice(0, 100)}\n`
+          : `${c.back}/${c.clients} back, ${c.recovered} recovered, ${c.failed} failed  ` +
+            `reconnect p50 ${c.back > 0 ? fmtMs(c.reconnectMs.p50) : "-"} p99 ${c.back > 0 ? fmtMs(c.reconnectMs.p99) : "-"} ms  ` +
+            `missed ${c.missedRecovered}  duplicates ${c.duplicates}  ${fmtRate(c.replayPerSecond)} replayed/s  node B ${fmtCores(c.nodeBCpuStorm)}\n`),
     );
   }
   if (r.thresholds.length > 0) {

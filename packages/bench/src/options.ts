@@ -3,7 +3,15 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import { DEFAULT_THRESHOLDS, type Thresholds } from "./report/thresholds.js";
 
-export const SCENARIOS = ["self-check", "fanout", "cluster", "rooms", "conns", "except"] as const;
+export const SCENARIOS = [
+  "self-check",
+  "fanout",
+  "cluster",
+  "rooms",
+  "conns",
+  "except",
+  "recovery",
+] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** Everything a run is configured by. */
@@ -22,6 +30,14 @@ export interface BenchOptions {
   roomsClients: number;
   /** Idle connections of the conns scenario. @default 10000 (200 with --quick) */
   connsClients: number;
+  /** Clients of the recovery scenario (reconnect storm after a drain). @default 1000 (100 with --quick) */
+  recoveryClients: number;
+  /** Events/s published to their room throughout the recovery scenario. @default 200 */
+  recoveryRate: number;
+  /** DRAIN_SECONDS of the drained node in the recovery scenario. @default 1 */
+  recoveryDrainSeconds: number;
+  /** Per client of the recovery scenario: bound on getting back on the second node, s. @default 30 */
+  recoveryTimeoutSeconds: number;
   /** Nodes of the cluster scenario. @default 3 */
   clusterNodes: number;
   /** Offered events/s of fanout, cluster, except and self-check, in order. @default DEFAULT_RATES */
@@ -64,6 +80,10 @@ const schema = z.object({
   clients: z.number().int().min(2).max(20000),
   roomsClients: z.number().int().min(1).max(20000),
   connsClients: z.number().int().min(1).max(20000),
+  recoveryClients: z.number().int().min(1).max(20000),
+  recoveryRate: z.number().positive().max(10_000),
+  recoveryDrainSeconds: z.number().min(0).max(60),
+  recoveryTimeoutSeconds: z.number().min(1).max(600),
   clusterNodes: z.number().int().min(2).max(8),
   rates: z.array(z.number().positive()).min(1),
   roomRates: z.array(z.number().positive()).min(1),
@@ -95,6 +115,10 @@ export const HELP = `pnpm bench [options]   (node packages/bench/dist/src/cli.js
   --clients <n>         clients of fanout, cluster, except (default 2000)
   --rooms-clients <n>   clients of rooms (default 10000)
   --conns-clients <n>   connections of conns (default 10000)
+  --recovery-clients <n>  clients of recovery (default 1000)
+  --recovery-rate <n>   events/s during recovery (default 200)
+  --recovery-drain <s>  DRAIN_SECONDS of the drained node in recovery (default 1)
+  --recovery-timeout <s>  per client, bound on getting back on the other node (default 30)
   --rates <a,b,...>     offered events/s steps (default ${DEFAULT_RATES.join(",")})
   --room-rates <a,b>    rooms steps (default ${DEFAULT_ROOM_RATES.join(",")})
   --window <ms>         measured window per step (default 4000)
@@ -122,6 +146,10 @@ export function parseOptions(
         clients: { type: "string" },
         "rooms-clients": { type: "string" },
         "conns-clients": { type: "string" },
+        "recovery-clients": { type: "string" },
+        "recovery-rate": { type: "string" },
+        "recovery-drain": { type: "string" },
+        "recovery-timeout": { type: "string" },
         rates: { type: "string" },
         "room-rates": { type: "string" },
         window: { type: "string" },
@@ -176,6 +204,10 @@ export function parseOptions(
     clients: num("clients", values.clients, quick ? 200 : 2000),
     roomsClients: num("rooms-clients", values["rooms-clients"], quick ? 200 : 10_000),
     connsClients: num("conns-clients", values["conns-clients"], quick ? 200 : 10_000),
+    recoveryClients: num("recovery-clients", values["recovery-clients"], quick ? 100 : 1000),
+    recoveryRate: num("recovery-rate", values["recovery-rate"], 200),
+    recoveryDrainSeconds: num("recovery-drain", values["recovery-drain"], 1),
+    recoveryTimeoutSeconds: num("recovery-timeout", values["recovery-timeout"], 30),
     clusterNodes: 3,
     rates: list("rates", values.rates, quick ? [50, 200] : DEFAULT_RATES),
     roomRates: list("room-rates", values["room-rates"], quick ? [200, 500] : DEFAULT_ROOM_RATES),

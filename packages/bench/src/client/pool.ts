@@ -46,16 +46,24 @@ export type OpenOptions = Omit<OpenRequest, "t" | "id" | "firstIndex" | "count">
 /** Omit over each member of a union. */
 type OmitEach<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
-class WorkerHandle {
+/**
+ * One forked worker process, driven by request/reply over IPC: each request
+ * carries an id its reply echoes. Shared by the generator's workers and the
+ * recovery scenario's (`Req`/`Rep`: the protocol of the script forked).
+ */
+export class WorkerHandle<
+  Req extends { t: string } = WorkerRequest,
+  Rep extends { id: number } = WorkerReply,
+> {
   private nextId = 1;
   private readonly pending = new Map<
     number,
-    { resolve: (r: WorkerReply) => void; timer: NodeJS.Timeout }
+    { resolve: (r: Rep) => void; timer: NodeJS.Timeout }
   >();
   exited = false;
 
   constructor(readonly child: ChildProcess) {
-    child.on("message", (msg: WorkerReply) => {
+    child.on("message", (msg: Rep) => {
       const p = this.pending.get(msg.id);
       if (p === undefined) return;
       this.pending.delete(msg.id);
@@ -67,8 +75,21 @@ class WorkerHandle {
     });
   }
 
-  request<R extends WorkerReply>(
-    req: OmitEach<Exclude<WorkerRequest, { t: "exit" }>, "id">,
+  /** Forks `script` as a worker (JSON over IPC, output inherited). */
+  static fork<Req extends { t: string }, Rep extends { id: number }>(
+    script: string,
+    env: Record<string, string> = {},
+  ): WorkerHandle<Req, Rep> {
+    const child = fork(script, [], {
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+      serialization: "json",
+    });
+    return new WorkerHandle<Req, Rep>(child);
+  }
+
+  request<R extends Rep>(
+    req: OmitEach<Exclude<Req, { t: "exit" }>, "id">,
     timeoutMs = REPLY_TIMEOUT_MS,
   ): Promise<R> {
     const id = this.nextId++;
@@ -81,8 +102,28 @@ class WorkerHandle {
           ),
         );
       }, timeoutMs);
-      this.pending.set(id, { resolve: resolve as (r: WorkerReply) => void, timer });
-      this.child.send({ ...req, id } as WorkerRequest);
+      this.pending.set(id, { resolve: resolve as (r: Rep) => void, timer });
+      this.child.send({ ...req, id });
+    });
+  }
+
+  /** Ends the worker: an exit request, then SIGKILL by PID if it lingers. */
+  stop(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (this.exited) return resolve();
+      const timer = setTimeout(() => {
+        if (!this.exited && this.child.pid !== undefined) process.kill(this.child.pid, "SIGKILL");
+        resolve();
+      }, 5000);
+      this.child.once("exit", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      try {
+        this.child.send({ t: "exit" });
+      } catch {
+        // already gone
+      }
     });
   }
 }
@@ -100,14 +141,8 @@ export class ClientPool {
 
   static start(workers: number, env: Record<string, string> = {}): ClientPool {
     const handles: WorkerHandle[] = [];
-    for (let i = 0; i < workers; i++) {
-      const child = fork(WORKER, [], {
-        env: { ...process.env, ...env },
-        stdio: ["ignore", "inherit", "inherit", "ipc"],
-        serialization: "json",
-      });
-      handles.push(new WorkerHandle(child));
-    }
+    for (let i = 0; i < workers; i++)
+      handles.push(WorkerHandle.fork<WorkerRequest, WorkerReply>(WORKER, env));
     return new ClientPool(handles);
   }
 
@@ -176,26 +211,6 @@ export class ClientPool {
 
   /** Ends every worker: an exit request, then SIGKILL by PID for any that lingers. */
   async stop(): Promise<void> {
-    await Promise.all(
-      this.workers.map(
-        (w) =>
-          new Promise<void>((resolve) => {
-            if (w.exited) return resolve();
-            const timer = setTimeout(() => {
-              if (!w.exited && w.child.pid !== undefined) process.kill(w.child.pid, "SIGKILL");
-              resolve();
-            }, 5000);
-            w.child.once("exit", () => {
-              clearTimeout(timer);
-              resolve();
-            });
-            try {
-              w.child.send({ t: "exit" } satisfies WorkerRequest);
-            } catch {
-              // already gone
-            }
-          }),
-      ),
-    );
+    await Promise.all(this.workers.map((w) => w.stop()));
   }
 }

@@ -1,3 +1,4 @@
+import { inspectorUrl } from "./inspector.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { setTimeout as delay } from "node:timers/promises";
@@ -54,6 +55,8 @@ export class Child {
   private output = "";
   exitCode: number | null = null;
   exited = false;
+  /** The inspector's URL, when the process was started with `--inspect`. */
+  inspector: string | undefined;
   private readonly exitPromise: Promise<void>;
 
   constructor(
@@ -62,6 +65,7 @@ export class Child {
   ) {
     const keep = (chunk: Buffer) => {
       this.output += chunk.toString("utf8");
+      this.inspector ??= inspectorUrl(this.output);
       if (this.output.length > MAX_OUTPUT) this.output = this.output.slice(-MAX_OUTPUT);
     };
     proc.stdout?.on("data", keep);

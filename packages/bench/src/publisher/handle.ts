@@ -80,6 +80,15 @@ export class PublisherHandle {
     return { sent: r.sent, seconds: r.seconds, maxLagMs: r.maxLagMs };
   }
 
+  /** Ends the current `run` early (it then resolves with what was sent). */
+  halt(): void {
+    try {
+      this.child.send({ t: "stop" } satisfies PublisherRequest);
+    } catch {
+      // gone
+    }
+  }
+
   /** Events sent so far (all runs) and the publisher's clock, ms since the epoch. */
   async count(): Promise<{ sent: number; at: number }> {
     const r = await this.request({ t: "count" }, 10_000);

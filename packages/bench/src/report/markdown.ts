@@ -1,6 +1,11 @@
 import type { MachineInfo } from "../infra/machine.js";
 import type { BenchOptions } from "../options.js";
-import type { ConnsReport, SeriesReport } from "../scenarios/context.js";
+import type {
+  ConnsReport,
+  Distribution,
+  RecoveryReport,
+  SeriesReport,
+} from "../scenarios/context.js";
 import { fmtBytes, fmtCores, fmtMs, fmtPct, fmtRate } from "./format.js";
 import { efficiencyStep, type ThresholdResult } from "./thresholds.js";
 
@@ -15,6 +20,8 @@ export interface RunReport {
   selfCheck: SeriesReport | undefined;
   series: SeriesReport[];
   conns: ConnsReport[];
+  /** The reconnect storm after a drain (no threshold). */
+  recovery: RecoveryReport[];
   thresholds: ThresholdResult[];
   /** PASS unless a threshold failed; "no thresholds" when none were asserted. */
   verdict: "PASS" | "FAIL" | "no thresholds";
@@ -102,6 +109,91 @@ function summaryRows(all: SeriesReport[]): string[][] {
       s.error ? s.error.slice(0, 80) : (s.limitedBy.split(" [")[0] ?? ""),
     ];
   });
+}
+
+function dist(d: Distribution): string {
+  return d.samples === 0
+    ? "-"
+    : `${fmtMs(d.p50)} / ${fmtMs(d.p95)} / ${fmtMs(d.p99)} / ${fmtMs(d.max)}`;
+}
+
+/** The reconnect storm: one table of figures, no threshold. */
+function recoverySection(c: RecoveryReport): string {
+  const lines = ["## Reconnect storm after a drain (recovery)", ""];
+  lines.push(
+    `${c.clients} Socket.IO clients (one user each, ${c.setup?.ready ?? 0} connected) in one room on node A of 2 edge nodes ` +
+      "(CLI, `HISTORY=jetstream` on a JetStream NATS server of their own), " +
+      `${c.rate} events/s published to the room throughout. Node A gets SIGTERM (\`DRAIN_SECONDS=${c.drainSeconds}\`: ` +
+      "clients closed with 1001 over the window); each client reconnects at once to node B with " +
+      "`auth: {token, pid, offset}` (pid from its CONNECT reply, offset the last argument of its last event), " +
+      "as socket.io-client does. Recovered: the CONNECT reply carries the same pid (socket.io-client's " +
+      "`socket.recovered`). Missed: offsets never received, counted per client from its first event to the " +
+      "last offset published. Replayed: events received after a recovered CONNECT that were published before it. " +
+      "No threshold.",
+    "",
+  );
+  if (c.error) lines.push(`**Did not complete:** ${c.error}`, "");
+  const codes = Object.entries(c.closeCodes)
+    .map(([k, v]) => `${v} x ${k}`)
+    .join(", ");
+  lines.push(
+    table(
+      ["figure", "value"],
+      [
+        ["closed by node A (close codes)", `${c.closed}/${c.clients} (${codes || "-"})`],
+        ["closes seen, from SIGTERM", `${fmtMs(c.firstCloseMs)} to ${fmtMs(c.lastCloseMs)} ms`],
+        ["back on node B", `${c.back}/${c.clients}`],
+        [
+          "recovered (same pid) / not recovered",
+          `**${c.recovered}** / ${c.notRecovered}` +
+            (c.recoveredOtherSid > 0
+              ? ` (**${c.recoveredOtherSid} recovered with another sid**)`
+              : ""),
+        ],
+        [
+          `failed to come back (bound: ${c.timeoutSeconds} s)`,
+          c.failed > 0 ? `**${c.failed}**: ${c.failures.join("; ")}` : "0",
+        ],
+        [
+          "reconnect time, close to CONNECT reply on B: p50 / p95 / p99 / max ms",
+          dist(c.reconnectMs),
+        ],
+        [
+          "catch-up time, close to last replayed event: p50 / p95 / p99 / max ms",
+          dist(c.catchUpMs),
+        ],
+        [
+          "storm: SIGTERM to every client back or failed / to the last client back and replayed",
+          `${fmtMs(c.stormMs)} / ${c.back > 0 ? fmtMs(c.lastBackMs) : "-"} ms`,
+        ],
+        [
+          "events missed by recovered clients",
+          c.missedRecovered > 0
+            ? `**${c.missedRecovered}** (${c.recoveredClientsMissing} clients)`
+            : "0",
+        ],
+        ["events missed by clients not recovered (new session)", String(c.missedNotRecovered)],
+        ["events missed on node A before the drain", String(c.missedOnA)],
+        ["duplicates", c.duplicates > 0 ? `**${c.duplicates}**` : "0"],
+        [
+          "events replayed (max per client)",
+          `${c.replayed} (${c.replayedMaxPerClient}), ${fmtRate(c.replayPerSecond)}/s over the storm`,
+        ],
+        ["events published / highest offset a client saw", `${c.published} / ${c.finalOffset}`],
+        [
+          "node B CPU: storm / after (the clients back on B, replays still running included)",
+          `${fmtCores(c.nodeBCpuStorm)} / ${fmtCores(c.nodeBCpuAfter)}; ${c.nodeBCpuUsPerReconnect.toFixed(0)} µs per reconnecting client (storm CPU incl. fan-out); RSS ${c.nodeBRssMiB.toFixed(0)} MiB`,
+        ],
+        [
+          "storm CPU: node A (until it exited) / NATS / generator / publisher; machine busy (other)",
+          `${fmtCores(c.nodeACpu)} / ${fmtCores(c.busCpu)} / ${fmtCores(c.generatorCpu)} / ${fmtCores(c.publisherCpu)}; ` +
+            `${fmtCores(c.machineCpu)} (${fmtCores(c.otherCpu)})`,
+        ],
+      ],
+    ),
+    "",
+  );
+  return lines.join("\n");
 }
 
 export function renderMarkdown(r: RunReport): string {
@@ -193,9 +285,10 @@ export function renderMarkdown(r: RunReport): string {
           "server CPU µs/conn",
           "generator CPU µs/conn",
           "machine busy",
-          "RSS before",
-          "RSS after",
+          "RSS before (GC)",
+          "RSS after (GC)",
           "RSS per connection",
+          "per connection without that GC",
           "note",
         ],
         r.conns.map((c) => [
@@ -208,12 +301,22 @@ export function renderMarkdown(r: RunReport): string {
           fmtBytes(c.rssBeforeBytes),
           fmtBytes(c.rssAfterBytes),
           fmtBytes(c.perConnectionBytes),
+          fmtBytes(c.perConnectionNoGcBytes),
           c.error ?? "",
         ]),
       ),
       "",
     );
   }
+  if (r.conns.length > 0) {
+    out.push(
+      "RSS is read after a full garbage collection in the server (through its inspector, " +
+        "`HeapProfiler.collectGarbage`) before the connections and after them; the last " +
+        "column reads it after the settle period without that GC (uncollected garbage included).",
+      "",
+    );
+  }
+  for (const c of r.recovery) out.push(recoverySection(c));
   out.push("## Steps", "");
   for (const s of all) out.push(seriesSection(s));
   return out.join("\n");

@@ -251,6 +251,7 @@ export function evaluate(t: Thresholds, { series, conns, selfCheck }: Inputs): T
 
   // Idle connections.
   const c = conns.find((x) => x.server === "edge");
+  const sioUws = conns.find((x) => x.server === "sio-uws" && x.error === undefined);
   for (const which of ["memory", "setup"] as const) {
     const name =
       which === "memory"
@@ -268,7 +269,12 @@ export function evaluate(t: Thresholds, { series, conns, selfCheck }: Inputs): T
         verdict: c.perConnectionBytes <= t.maxBytesPerConnection ? "PASS" : "FAIL",
         figure: fmtBytes(c.perConnectionBytes),
         threshold,
-        note: `RSS delta over ${c.setup.ready} connections after ${c.settleMs} ms`,
+        ...(sioUws !== undefined && sioUws.perConnectionBytes > 0
+          ? {
+              ratio: `${(c.perConnectionBytes / sioUws.perConnectionBytes).toFixed(2)}x Socket.IO on uWS`,
+            }
+          : {}),
+        note: `RSS delta over ${c.setup.ready} connections, each read after a full GC (${fmtBytes(c.perConnectionNoGcBytes)} without it, after ${c.settleMs} ms)`,
       });
     } else {
       out.push({

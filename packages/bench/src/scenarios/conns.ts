@@ -1,6 +1,7 @@
 import { setTimeout as delay } from "node:timers/promises";
 import { ClientPool, type OpenResult } from "../client/pool.js";
 import { busyCores, machineCpu } from "../infra/cpu.js";
+import { collectGarbage } from "../infra/inspector.js";
 import { sampleProc } from "../infra/proc.js";
 import type { BenchContext, ConnsReport } from "./context.js";
 import {
@@ -17,9 +18,11 @@ const WARM_MS = 2000;
 /**
  * Idle authenticated Socket.IO connections: how fast they are set up (each
  * CONNECT carries its own HS256 JWT, one user per connection, verified by the
- * server) and what each costs in server RSS once things settle. The server
- * cannot be made to collect garbage from outside, so the figure is the RSS
- * delta after a settle period: it includes garbage not yet collected.
+ * server) and what each costs in server RSS. Every server runs with an
+ * inspector on loopback; RSS is read after a full GC through it, before the
+ * connections and after them (and the settle period), so the figure counts
+ * what the connections keep, not garbage nobody collected yet. The RSS
+ * before that GC is reported too.
  */
 export async function connsScenario(ctx: BenchContext): Promise<ConnsReport[]> {
   const kinds: ServerKind[] = [
@@ -42,7 +45,9 @@ async function connsOf(ctx: BenchContext, kind: ServerKind): Promise<ConnsReport
     setup: undefined,
     rssBeforeBytes: 0,
     rssAfterBytes: 0,
+    rssAfterNoGcBytes: 0,
     perConnectionBytes: 0,
+    perConnectionNoGcBytes: 0,
     settleMs: options.settleMs,
     serverCpuUsPerConnection: 0,
     generatorCpuUsPerConnection: 0,
@@ -57,11 +62,15 @@ async function connsOf(ctx: BenchContext, kind: ServerKind): Promise<ConnsReport
       ...(ctx.redis === undefined ? {} : { redisUrl: ctx.redis.url }),
       secret: ctx.secret,
       rooms: "job",
+      inspect: true,
     });
     if (servers.launcher !== undefined) report.launcher = servers.launcher;
     const pid = servers.pids[0]!;
     pool = ClientPool.start(options.workers);
     await delay(WARM_MS);
+    const inspector = servers.children[0]?.inspector;
+    if (inspector === undefined) throw new Error("the server did not open its inspector");
+    await collectGarbage(inspector);
     report.rssBeforeBytes = sampleProc(pid)?.rssBytes ?? 0;
     const plan = clientPlan(kind, "socketio", true);
     const srv0 = sampleProc(pid)?.cpuSec ?? 0;
@@ -90,13 +99,18 @@ async function connsOf(ctx: BenchContext, kind: ServerKind): Promise<ConnsReport
         `; CPU per connection: server ${report.serverCpuUsPerConnection.toFixed(0)} µs, generator ${report.generatorCpuUsPerConnection.toFixed(0)} µs; machine ${Math.round(report.machineCpuDuringSetup * 100)}%`,
     );
     await delay(options.settleMs);
+    report.rssAfterNoGcBytes = sampleProc(pid)?.rssBytes ?? 0;
+    await collectGarbage(inspector);
     report.rssAfterBytes = sampleProc(pid)?.rssBytes ?? 0;
     const stats = await pool.stats();
-    report.perConnectionBytes =
-      stats.open > 0 ? (report.rssAfterBytes - report.rssBeforeBytes) / stats.open : 0;
+    const per = (after: number) =>
+      stats.open > 0 ? (after - report.rssBeforeBytes) / stats.open : 0;
+    report.perConnectionBytes = per(report.rssAfterBytes);
+    report.perConnectionNoGcBytes = per(report.rssAfterNoGcBytes);
     progress.line(
-      `   RSS ${(report.rssBeforeBytes / 2 ** 20).toFixed(1)} -> ${(report.rssAfterBytes / 2 ** 20).toFixed(1)} MiB: ` +
-        `${Math.round(report.perConnectionBytes)} bytes per connection (${stats.open} open)`,
+      `   RSS after GC ${(report.rssBeforeBytes / 2 ** 20).toFixed(1)} -> ${(report.rssAfterBytes / 2 ** 20).toFixed(1)} MiB: ` +
+        `${Math.round(report.perConnectionBytes)} bytes per connection (${stats.open} open; ` +
+        `${Math.round(report.perConnectionNoGcBytes)} before that GC)`,
     );
     if (setup.ready < clients)
       report.error = `only ${setup.ready} of ${clients} connected: ${setup.failures.join("; ")}`;

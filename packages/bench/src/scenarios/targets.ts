@@ -20,6 +20,8 @@ export interface RunningServers {
   launcher?: "cli";
   ports: number[];
   pids: number[];
+  /** The processes, in port order (the recovery scenario drains one with SIGTERM). */
+  children: Child[];
   stop(): Promise<void>;
 }
 
@@ -36,6 +38,16 @@ export interface ServerEnv {
   relaySubject?: string;
   /** The edge's HISTORY setting. @default "off" (the bare fan-out path) */
   edgeHistory?: "off" | "jetstream";
+  /** More edge settings (DRAIN_SECONDS, RECOVERY_MAX_DISCONNECTION_SECONDS, ...). */
+  edgeEnv?: Record<string, string>;
+  /** Start Node.js servers with an inspector on a free loopback port (conns: GC before reading RSS). */
+  inspect?: boolean;
+}
+
+/** NODE_OPTIONS that open an inspector on a free loopback port, when asked for. */
+function inspectEnv(env: ServerEnv): Record<string, string> {
+  if (env.inspect !== true) return {};
+  return { NODE_OPTIONS: `${process.env["NODE_OPTIONS"] ?? ""} --inspect=127.0.0.1:0`.trim() };
 }
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
@@ -64,6 +76,8 @@ async function startEdgeNode(
     NODE_ENV: "production",
     NODE_ID: nodeId,
     HISTORY: env.edgeHistory ?? "off",
+    ...env.edgeEnv,
+    ...inspectEnv(env),
   });
   await waitForHttp(`http://127.0.0.1:${port}/readyz`, READY_TIMEOUT_MS, child);
   return { child, launcher: "cli" };
@@ -89,6 +103,7 @@ export async function startServers(
         HOST: "127.0.0.1",
         JWT_SECRET: env.secret,
         NATS_URL: env.natsUrl,
+        ...inspectEnv(env),
       };
       let child: Child;
       switch (kind) {
@@ -140,6 +155,7 @@ export async function startServers(
     ...(launcher === undefined ? {} : { launcher }),
     ports,
     pids: children.map((c) => c.pid),
+    children,
     stop,
   };
 }

@@ -1,0 +1,65 @@
+import type { RecoveryRecord } from "./recovery-client.js";
+
+/** The recovery scenario's worker protocol (`recovery-worker.ts`). */
+
+export interface RecoveryOpenRequest {
+  t: "open";
+  id: number;
+  host: string;
+  /** Node A (first connection) and node B (reconnection). */
+  portA: number;
+  portB: number;
+  /** Global index of this worker's first client, and how many it opens. */
+  firstIndex: number;
+  count: number;
+  room: string;
+  /** Tokens: HS256 JWTs `{sub: user with {i} replaced, tenant_id}`, one user per client. */
+  auth: { secret: string; tenant: string; user: string; ttlSec: number };
+  concurrency: number;
+  /** Give up on connections not ready on A by then. */
+  timeoutMs: number;
+  /** Per client: from A's close to being back (and subscribed) on B. */
+  reconnectTimeoutMs: number;
+}
+
+export type RecoveryWorkerRequest =
+  RecoveryOpenRequest | { t: "stats"; id: number } | { t: "report"; id: number } | { t: "exit" };
+
+export interface RecoveryOpenReply {
+  t: "opened";
+  id: number;
+  ready: number;
+  failed: number;
+  failures: string[];
+  /** From the first connect to the last client ready, ms (token signing excluded). */
+  ms: number;
+  cpuUs: number;
+}
+
+/** Counters of one worker's clients now. */
+export interface RecoveryStatsReply {
+  t: "stats";
+  id: number;
+  at: number;
+  /** Ready on node A and not closed yet. */
+  onA: number;
+  /** Closed by node A. */
+  closed: number;
+  /** CONNECT reply from node B received. */
+  back: number;
+  recovered: number;
+  failed: number;
+  events: number;
+  /** Lowest and highest last offset of the clients not failed (0 when none). */
+  minOffset: number;
+  maxOffset: number;
+  cpuUs: number;
+}
+
+export interface RecoveryReportReply {
+  t: "report";
+  id: number;
+  records: RecoveryRecord[];
+}
+
+export type RecoveryWorkerReply = RecoveryOpenReply | RecoveryStatsReply | RecoveryReportReply;
