@@ -24,7 +24,8 @@ export class HandshakeInfo {
     readonly rawQuery: string,
     /** The request path. */
     readonly path: string,
-    readonly address: string,
+    /** The peer's address, or where to read it when first asked (see {@link AddressSource}). */
+    private addr: string | AddressSource,
     readonly secure: boolean,
     /** When the handshake arrived (ms since epoch). */
     issued: number = Date.now(),
@@ -39,6 +40,28 @@ export class HandshakeInfo {
   /** When the handshake arrived (ms since epoch). */
   get issued(): number {
     return this.issuedSinceStart + TIME_ORIGIN;
+  }
+
+  /** The peer's address (text, as uWS gives it). */
+  get address(): string {
+    if (typeof this.addr === "string") return this.addr;
+    let text = "";
+    try {
+      text = this.addr.remoteAddress();
+    } catch {
+      // The socket is gone without its address having been kept: unknown.
+    }
+    return (this.addr = text);
+  }
+
+  /** Read the address now if it was not: its source is about to go away. */
+  keepAddress(): void {
+    if (typeof this.addr !== "string") void this.address;
+  }
+
+  /** @internal Read the address from `source` when it is first asked for. */
+  addressFrom(source: AddressSource): void {
+    if (typeof this.addr !== "string" || this.addr.length === 0) this.addr = source;
   }
 
   get headers(): Readonly<Record<string, string>> {
@@ -110,6 +133,25 @@ const UPGRADE_ONLY: ReadonlySet<string> = new Set([
 ]);
 
 /**
+ * Where a WebSocket's address is read when first asked for: reading it from
+ * uWS costs more than the rest of the handshake copy (an ArrayBuffer per
+ * call), and most connections are never asked. The socket keeps it before
+ * it closes ({@link HandshakeInfo.keepAddress}).
+ */
+export interface AddressSource {
+  remoteAddress(): string;
+}
+
+const addressDecoder = new TextDecoder();
+
+/** The text of a uWS remote address; connections from one proxy share one string. */
+export function addressText(address: ArrayBuffer): string {
+  const text = addressDecoder.decode(address);
+  if (text !== lastAddress) lastAddress = text;
+  return lastAddress;
+}
+
+/**
  * The last remote address and query seen: connections from one proxy, or
  * clients that all ask for `EIO=4&transport=websocket`, share one string.
  */
@@ -121,7 +163,8 @@ let lastQuery = "";
  * request object is only valid inside its handler. `path` is the string to
  * keep when the request's path equals it (one shared string, not a copy per
  * connection); `upgrade` leaves out the headers that only serve a WebSocket
- * upgrade (read them from `req` in the upgrade handler).
+ * upgrade (read them from `req` in the upgrade handler), and the address
+ * (see {@link AddressSource}).
  */
 export function readHandshake(
   res: Uws.HttpResponse,
@@ -137,15 +180,15 @@ export function readHandshake(
   });
   const query = req.getQuery() ?? "";
   if (query !== lastQuery) lastQuery = query;
-  const address = Buffer.from(res.getRemoteAddressAsText()).toString();
-  if (address !== lastAddress) lastAddress = address;
+  // An upgrade's address is read from its WebSocket when first asked for.
+  const address = upgrade ? "" : addressText(res.getRemoteAddressAsText());
   const url = req.getUrl();
   // join() makes one flat string: the pieces are not kept alive.
   return new HandshakeInfo(
     parts.join(SEP),
     lastQuery,
     path !== undefined && url === path ? path : url,
-    lastAddress,
+    address,
     secure,
   );
 }

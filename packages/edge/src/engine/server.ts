@@ -290,6 +290,7 @@ export class EngineServer implements SessionOwner {
     transport.ws = ws;
     const handshake = data.handshake!;
     data.handshake = undefined;
+    handshake.addressFrom(transport);
     if (data.probeSid === undefined) {
       transport.session = this.newSession(transport, handshake);
       return;
@@ -367,8 +368,10 @@ export class EngineServer implements SessionOwner {
     const transport = ws.getUserData().transport;
     if (code === 1006) this.abnormalCloses++;
     const wasOpen = transport.open;
-    transport.markClosed();
     const session = transport.session;
+    // The address can still be read here, and nowhere later.
+    if (session?.transport === transport) session.handshake.keepAddress();
+    transport.markClosed();
     if (session !== undefined && session.transport === transport && wasOpen) {
       session.close("transport close");
     }

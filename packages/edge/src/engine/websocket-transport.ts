@@ -1,5 +1,5 @@
 import type { Uws } from "../uws.js";
-import type { HandshakeInfo } from "./handshake.js";
+import { addressText, type AddressSource, type HandshakeInfo } from "./handshake.js";
 import type { EngineSession } from "./session.js";
 import type { Frame, Transport } from "./transport.js";
 
@@ -20,7 +20,7 @@ export interface EngineWsData {
  * topic subscriptions: rooms are uWS topics, so a broadcast never passes
  * through here.
  */
-export class WebSocketTransport implements Transport {
+export class WebSocketTransport implements Transport, AddressSource {
   open = true;
   /** Frames dropped because the socket was over half its backpressure limit. */
   droppedVolatile = 0;
@@ -34,6 +34,10 @@ export class WebSocketTransport implements Transport {
   /** On the prototype: a field would cost every connection 8 bytes. */
   get name(): "websocket" {
     return "websocket";
+  }
+
+  remoteAddress(): string {
+    return addressText(this.ws.getRemoteAddressAsText());
   }
 
   send(frames: readonly Frame[], volatile = false): void {

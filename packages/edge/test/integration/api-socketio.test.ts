@@ -177,3 +177,17 @@ t.test(
     c.socket.disconnect();
   },
 );
+
+t.test("handshake.address is known after the client has gone", async (t) => {
+  const { node, port } = await startNode(t);
+  const c = await sioConnect(t, port, { token: await tokenFor(USER, TENANT) });
+  const [socket] = await node.io.sockets.fetchSockets();
+  const gone = new Promise<string>((resolve) =>
+    (socket as { on(e: string, f: () => void): void }).on("disconnect", () =>
+      resolve(socket!.handshake.address),
+    ),
+  );
+  c.socket.disconnect();
+  t.equal(await within(gone, WAIT_MS), "127.0.0.1", "read in the disconnect listener");
+  t.equal(socket!.handshake.address, "127.0.0.1", "and later");
+});
