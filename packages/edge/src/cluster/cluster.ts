@@ -447,7 +447,13 @@ export class Cluster implements ClusterLink {
     } catch {
       // Not serialisable (cycles, BigInt): leave it out rather than fail the reply.
     }
-    return { id: s.id, node: this.nodeId, handshake: s.handshake, rooms: s.roomList(), data };
+    return {
+      id: s.id,
+      node: this.nodeId,
+      handshake: s.handshakeSnapshot(),
+      rooms: s.roomList(),
+      data,
+    };
   }
 
   private onServerSideEmit(nsp: Namespace, header: BusHeader, answer: (v: unknown) => void): void {

@@ -162,9 +162,20 @@ export class Socket extends LiteEmitter implements Member {
   /** socket.io's `socket.handshake`, built on first use. */
   get handshake(): Handshake {
     const more = this.more;
-    if (more.handshake !== undefined) return more.handshake;
+    return (more.handshake ??= this.buildHandshake());
+  }
+
+  /**
+   * `handshake` for a one-off reader (a fetchSockets reply to another node):
+   * built again rather than kept on every socket a cluster query touched.
+   */
+  handshakeSnapshot(): Handshake {
+    return this.extras?.handshake ?? this.buildHandshake();
+  }
+
+  private buildHandshake(): Handshake {
     const info = this.info;
-    return (more.handshake = {
+    return {
       headers: info.headers,
       time: new Date(info.issued).toString(),
       address: info.address,
@@ -174,7 +185,7 @@ export class Socket extends LiteEmitter implements Member {
       url: info.url,
       query: info.query,
       auth: (this.auth ??= {}),
-    });
+    };
   }
 
   /** One field of the CONNECT payload, without building `handshake`. */
