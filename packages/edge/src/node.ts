@@ -23,11 +23,21 @@ import { attachMetrics } from "./http/metrics-endpoint.js";
 import { createLogger, type Logger } from "./logger.js";
 import { EdgeMetrics, bump, newCounters, type EdgeCounters } from "./metrics.js";
 import { Server } from "./socketio/server.js";
+import type { Socket } from "./socketio/socket.js";
+import type { EngineSession } from "./engine/session.js";
 import type { ServerOptions } from "./socketio/options.js";
 import { loadUws, type Uws } from "./uws.js";
 
 /** Shortest time between two batches of clients closed by a drain, in ms. */
 const DRAIN_TICK_MS = 50;
+
+/**
+ * Bound on storing a Socket.IO client's recovery session before a drain
+ * closes it, in ms: past it the client is closed anyway (a JetStream store
+ * answers in about a millisecond; one that does not answer must not hold the
+ * drain).
+ */
+export const DRAIN_SAVE_TIMEOUT_MS = 1000;
 
 /** How long a disconnected Socket.IO session may be recovered by default, in ms. */
 export const DEFAULT_MAX_DISCONNECTION_MS = 120_000;
@@ -281,17 +291,26 @@ export class EdgeNode {
    * Graceful drain: readiness goes false at once and new connections are
    * refused; existing clients are closed with 1001 spread evenly over
    * `windowMs` (so their reconnect wave does not hit the other nodes at
-   * once); then the bus is drained. Resolves when everything is closed.
+   * once), each Socket.IO client once its recovery session is stored (so
+   * the node it reconnects to finds it); then the bus is drained. Resolves
+   * when everything is closed.
    */
   async drain(windowMs: number): Promise<void> {
     this.draining = true;
     this.rawApi.accepting = false;
     this.io.engine.accepting = false;
-    const closers: (() => void)[] = [];
+    const closers: (() => void | Promise<void>)[] = [];
     for (const conn of this.rawApi.connections)
       closers.push(() => this.rawApi.end(conn, 1001, "server draining"));
-    for (const session of this.io.engine.sessions.values())
-      closers.push(() => session.close("server shutting down"));
+    const sockets = this.socketsBySession();
+    for (const session of this.io.engine.sessions.values()) {
+      const own = sockets.get(session);
+      closers.push(
+        own === undefined
+          ? () => session.close("server shutting down")
+          : () => this.saveSessions(own).then(() => session.close("server shutting down")),
+      );
+    }
     // Shuffle so that no client is always the first to go.
     for (let i = closers.length - 1; i > 0; i--) {
       const j = Math.floor(Math.random() * (i + 1));
@@ -300,17 +319,58 @@ export class EdgeNode {
     // Batch k of n goes at (k + 1) / n of the window: the last at its end, the
     // first one step in, after readiness is already false. Batches are at
     // least DRAIN_TICK_MS apart; deadlines are absolute, so timer lateness
-    // does not add up over the window.
+    // does not add up over the window. A batch's saves run in parallel and
+    // do not hold the next batch back.
     const start = Date.now();
     const batches = Math.max(1, Math.min(closers.length, Math.floor(windowMs / DRAIN_TICK_MS)));
     const n = closers.length;
+    const closing: Promise<void>[] = [];
     for (let k = 0; k < batches && n > 0; k++) {
       const wait = start + ((k + 1) * windowMs) / batches - Date.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       const from = Math.floor((k * n) / batches);
-      for (const close of closers.slice(from, Math.floor(((k + 1) * n) / batches))) close();
+      for (const close of closers.slice(from, Math.floor(((k + 1) * n) / batches))) {
+        const closed = close();
+        if (closed !== undefined) closing.push(closed);
+      }
     }
+    await Promise.all(closing);
     await this.close();
+  }
+
+  /**
+   * The Socket.IO sockets of each engine session, when sessions are kept for
+   * recovery (else none: nothing to save). Taken once, when the drain starts;
+   * a namespace joined later stores its session on close, as without a drain.
+   */
+  private socketsBySession(): Map<EngineSession, Socket[]> {
+    const bySession = new Map<EngineSession, Socket[]>();
+    if (this.io.recovery === undefined) return bySession;
+    for (const nsp of this.io.namespaces.values()) {
+      for (const socket of nsp.sockets.values()) {
+        const list = bySession.get(socket.client.session);
+        if (list === undefined) bySession.set(socket.client.session, [socket]);
+        else list.push(socket);
+      }
+    }
+    return bySession;
+  }
+
+  /**
+   * Store the recovery sessions of one client's sockets before its
+   * connection is closed: the client reconnects at once, maybe to another
+   * node, and asks for its session there. Never rejects; stops waiting
+   * after DRAIN_SAVE_TIMEOUT_MS (a client back before its session is stored
+   * gets a new one).
+   */
+  private async saveSessions(sockets: readonly Socket[]): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const saved = Promise.all(sockets.map((s) => s.saveRecoverySession().catch(() => undefined)));
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, DRAIN_SAVE_TIMEOUT_MS);
+    });
+    await Promise.race([saved, late]);
+    clearTimeout(timer);
   }
 
   async close(): Promise<void> {

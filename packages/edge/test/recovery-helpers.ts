@@ -14,7 +14,13 @@ import {
   DEFAULT_HISTORY_STREAM,
   DEFAULT_SESSION_STREAM,
 } from "@calcbridge/bridge-nats";
-import { escapeToken, isEventType, parseRoom, subjectFor } from "@calcbridge/protocol";
+import {
+  escapeToken,
+  isEventType,
+  parseRoom,
+  subjectFor,
+  type SessionStore,
+} from "@calcbridge/protocol";
 import { TEST_SECRET, waitFor } from "@calcbridge/testing";
 import { io as ioClient, type Socket as ClientSocket } from "socket.io-client";
 import { DEFAULT_HISTORY_LIMITS, MemoryHistory } from "../src/history/memory-history.js";
@@ -136,6 +142,8 @@ export interface JetStreamNodeOptions {
   maxDisconnectionMs?: number;
   /** Stream replicas (3 on a 3-server cluster). @default 1 */
   replicas?: number;
+  /** Wraps the node's JetStream session store (to slow or stall it). @default none */
+  sessions?: (store: SessionStore) => SessionStore;
 }
 
 /**
@@ -175,7 +183,7 @@ export async function jetStreamNode(
     auth: { secret: TEST_SECRET },
     bus,
     history,
-    sessions,
+    sessions: options.sessions?.(sessions) ?? sessions,
     historyLimits: { maxPerRoom, maxAgeMs },
     maxDisconnectionMs,
   });

@@ -82,6 +82,12 @@ export interface HistoryRead {
    * replaying a partial stream.
    */
   gap: boolean;
+  /**
+   * Where the read stopped, when it stopped at an end fixed as it started
+   * (JetStream): every event of the subject up to this offset is in
+   * `events` (unless `gap`); later ones are the live subject's.
+   */
+  end?: string;
 }
 
 /** Recent room events, for clients that come back (embedded memory, or JetStream). */

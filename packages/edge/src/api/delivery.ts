@@ -129,6 +129,11 @@ export class Delivery {
    * missed) and must subscribe the client synchronously after this settles:
    * the result then joins the live stream with no gap and no duplicate.
    * Synchronous for the embedded history.
+   *
+   * A JetStream read stops at an end fixed when it starts, after the
+   * subject's live subscription reached the server (both go over the bus's
+   * connection, in order): what comes after that end arrives live, into the
+   * subject's recent buffer until the client is subscribed.
    */
   catchUp(subject: string, since: string, limit: number): HistoryRead | Promise<HistoryRead> {
     const history = this.history;
@@ -137,7 +142,31 @@ export class Delivery {
     return history.read(subject, since, limit).then((read) => this.seam(subject, since, read));
   }
 
-  /** Append the live events the read could not see yet (JetStream). */
+  /**
+   * `catchUp` of several subjects (a recovered session's rooms), for a
+   * client that joins them all in one tick: every seam is taken when the
+   * last read settles, so what arrived live for one subject while another
+   * was still being read is not missed.
+   */
+  catchUpAll(
+    subjects: readonly string[],
+    since: string,
+    limit: number,
+  ): HistoryRead[] | Promise<HistoryRead[]> {
+    const history = this.history;
+    if (history === undefined || history instanceof MemoryHistory || subjects.length === 0) {
+      return subjects.map((s) => this.catchUp(s, since, limit) as HistoryRead);
+    }
+    return Promise.all(subjects.map((s) => history.read(s, since, limit))).then((reads) =>
+      reads.map((read, i) => this.seam(subjects[i]!, since, read)),
+    );
+  }
+
+  /**
+   * Append the live events the read could not see (JetStream): those after
+   * its last event. They are the subject's offsets, as the read's are (the
+   * stream sequence, carried live in `Nats-Sequence`).
+   */
   private seam(subject: string, since: string, read: HistoryRead): HistoryRead {
     const entry = this.interest.get(subject);
     if (entry?.recent === undefined) return read;
@@ -145,11 +174,13 @@ export class Delivery {
       read.events.length > 0 ? Number(read.events[read.events.length - 1]!.offset) : Number(since);
     const later = entry.recent.filter((e) => Number(e.offset) > last);
     const first = later[0];
-    // The buffer lost events between the read and what it still holds: tell, do not guess.
+    // Events older than the buffer's first were dropped from it; the read has
+    // every one up to its end. Past that end the buffer lost some: tell, do not guess.
+    const covered = read.end === undefined ? last : Math.max(last, Number(read.end));
     const hole =
       entry.overflowed === true &&
       first !== undefined &&
-      Number(entry.recent[0]!.offset) > last + 1;
+      Number(entry.recent[0]!.offset) > covered + 1;
     return { events: [...read.events, ...later], gap: read.gap || hole };
   }
 

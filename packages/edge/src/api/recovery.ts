@@ -65,12 +65,12 @@ export function apiRecovery(options: {
           release();
         }
       };
-      const reads = subjects.map((s) => delivery.catchUp(s, offset, options.replayLimit));
-      if (reads.every((r) => !(r instanceof Promise))) {
-        finish(reads as HistoryRead[]);
+      const reads = delivery.catchUpAll(subjects, offset, options.replayLimit);
+      if (!(reads instanceof Promise)) {
+        finish(reads);
         return;
       }
-      Promise.all(reads).then(finish, () => {
+      reads.then(finish, () => {
         try {
           deliver(null);
         } finally {

@@ -503,8 +503,9 @@ export class Socket extends LiteEmitter implements Member {
       at: Date.now(),
       ...(this.startOffset !== undefined ? { offset: this.startOffset } : {}),
     };
-    this.more.sessionSaved = true;
     await recovery.store.save(session);
+    // Only a stored session spares the close its own save (a failed one is retried there).
+    this.more.sessionSaved = true;
   }
 
   /** Leave everything and tell the listeners. Idempotent. */
