@@ -8,6 +8,7 @@ import {
   clientFrame,
   type FrameHandler,
 } from "./frame-parser.js";
+import { UpgradeHead, upgradeRequest } from "./upgrade.js";
 import { nowMs, readSendTime, recordLatencyMs, type LatencyHistogram } from "./latency.js";
 
 /**
@@ -51,20 +52,6 @@ export interface ConnectionEvents {
 
 type Phase = "connecting" | "http" | "engine-open" | "connect" | "subscribe" | "ready" | "closed";
 
-const HEADER_END = Buffer.from("\r\n\r\n", "latin1");
-const KEY_BYTES = Buffer.alloc(16);
-
-/**
- * A Sec-WebSocket-Key: 16 bytes, base64. The server only hashes it into its
- * answer, so a cheap pseudo-random key does; crypto's randomBytes cost the
- * generator more CPU per connection than the rest of its handshake.
- */
-function webSocketKey(): string {
-  for (let i = 0; i < 16; i += 4) KEY_BYTES.writeUInt32BE((Math.random() * 0x100000000) >>> 0, i);
-  return KEY_BYTES.toString("base64");
-}
-const MAX_HTTP_HEAD = 16 * 1024;
-
 /**
  * One client WebSocket over `node:net`. It writes its own upgrade request
  * and masked frames, and hands every byte it reads to a {@link FrameParser}
@@ -75,7 +62,7 @@ export class Connection implements FrameHandler {
   closeCode: number | undefined;
   private socket: Socket | undefined;
   private readonly parser: FrameParser;
-  private head: Buffer | undefined;
+  private readonly head = new UpgradeHead();
   private pendingRooms = 0;
   private nextAck = 1;
 
@@ -107,13 +94,7 @@ export class Connection implements FrameHandler {
     this.socket = socket;
     socket.on("connect", () => {
       this.phase = "http";
-      const key = webSocketKey();
-      socket.write(
-        `GET ${this.spec.path} HTTP/1.1\r\n` +
-          `Host: ${this.spec.host}:${this.spec.port}\r\n` +
-          "Upgrade: websocket\r\nConnection: Upgrade\r\n" +
-          `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-      );
+      socket.write(upgradeRequest(this.spec.host, this.spec.port, this.spec.path));
     });
     socket.on("error", (err) => this.fail(`socket error: ${err.message}`));
     socket.on("close", () => {
@@ -159,21 +140,13 @@ export class Connection implements FrameHandler {
   }
 
   private onHead(buf: Buffer, nread: number): void {
-    // The HTTP head is small and rare: copy it (the read buffer is shared).
-    const chunk = Buffer.from(buf.subarray(0, nread));
-    this.head = this.head === undefined ? chunk : Buffer.concat([this.head, chunk]);
-    const end = this.head.indexOf(HEADER_END);
-    if (end < 0) {
-      if (this.head.length > MAX_HTTP_HEAD) this.fail("HTTP response head too large");
+    const head = this.head.push(buf, nread);
+    if (head.t === "more") return;
+    if (head.t === "refused") {
+      this.fail(head.reason);
       return;
     }
-    const status = this.head.subarray(0, this.head.indexOf("\r\n")).toString("latin1");
-    const rest = this.head.subarray(end + 4);
-    this.head = undefined;
-    if (!/^HTTP\/1\.1 101 /.test(status)) {
-      this.fail(`upgrade refused: ${status}`);
-      return;
-    }
+    const rest = head.rest;
     switch (this.spec.mode) {
       case "socketio":
         this.phase = "engine-open";

@@ -44,7 +44,7 @@ export type OpenOptions = Omit<OpenRequest, "t" | "id" | "firstIndex" | "count">
 };
 
 /** Omit over each member of a union. */
-type OmitEach<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+export type OmitEach<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 /**
  * One forked worker process, driven by request/reply over IPC: each request
@@ -129,6 +129,47 @@ export class WorkerHandle<
 }
 
 /**
+ * Opens `options.count` clients split evenly over `workers` (each gets its
+ * `firstIndex` and `count` in the request `request` builds) and sums what
+ * they answer. Shared by the generator's pool and the recovery scenario's.
+ */
+export async function openOnWorkers<
+  Req extends { t: string },
+  Rep extends { id: number },
+  O extends { count: number; timeoutMs: number },
+>(
+  workers: readonly WorkerHandle<Req, Rep>[],
+  options: O,
+  request: (
+    o: O & { firstIndex: number; count: number },
+  ) => OmitEach<Exclude<Req, { t: "exit" }>, "id">,
+): Promise<OpenResult> {
+  const n = workers.length;
+  const started = performance.now();
+  const replies = await Promise.all(
+    workers.map((w, k) => {
+      const firstIndex = Math.floor((options.count * k) / n);
+      const count = Math.floor((options.count * (k + 1)) / n) - firstIndex;
+      return w.request<Rep & OpenReply>(
+        request({ ...options, firstIndex, count }),
+        options.timeoutMs + 60_000,
+      );
+    }),
+  );
+  const wall = performance.now() - started;
+  const ready = replies.reduce((s, r) => s + r.ready, 0);
+  const ms = Math.max(...replies.map((r) => r.ms));
+  return {
+    ready,
+    failed: replies.reduce((s, r) => s + r.failed, 0),
+    failures: replies.flatMap((r) => r.failures).slice(0, 5),
+    ms: ms > 0 ? ms : wall,
+    perSecond: ms > 0 ? (ready * 1000) / ms : 0,
+    cpuUs: replies.reduce((s, r) => s + r.cpuUs, 0),
+  };
+}
+
+/**
  * The load generator: `workers` forked processes, each holding its share of
  * the connections. Counters and histograms are summed here.
  */
@@ -151,30 +192,8 @@ export class ClientPool {
   }
 
   /** Opens `count` connections, split evenly over the workers. */
-  async open(options: OpenOptions): Promise<OpenResult> {
-    const n = this.workers.length;
-    const started = performance.now();
-    const replies = await Promise.all(
-      this.workers.map((w, k) => {
-        const firstIndex = Math.floor((options.count * k) / n);
-        const count = Math.floor((options.count * (k + 1)) / n) - firstIndex;
-        return w.request<OpenReply>(
-          { ...options, t: "open", firstIndex, count },
-          options.timeoutMs + 60_000,
-        );
-      }),
-    );
-    const wall = performance.now() - started;
-    const ready = replies.reduce((s, r) => s + r.ready, 0);
-    const ms = Math.max(...replies.map((r) => r.ms));
-    return {
-      ready,
-      failed: replies.reduce((s, r) => s + r.failed, 0),
-      failures: replies.flatMap((r) => r.failures).slice(0, 5),
-      ms: ms > 0 ? ms : wall,
-      perSecond: ms > 0 ? (ready * 1000) / ms : 0,
-      cpuUs: replies.reduce((s, r) => s + r.cpuUs, 0),
-    };
+  open(options: OpenOptions): Promise<OpenResult> {
+    return openOnWorkers(this.workers, options, (o) => ({ ...o, t: "open" as const }));
   }
 
   async stats(): Promise<PoolStats> {

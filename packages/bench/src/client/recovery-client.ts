@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { connect, type Socket } from "node:net";
 import {
   FrameParser,
@@ -10,6 +9,7 @@ import {
   type FrameHandler,
 } from "./frame-parser.js";
 import { nowMs, readSendTime } from "./latency.js";
+import { UpgradeHead, upgradeRequest } from "./upgrade.js";
 
 /*
  * A Socket.IO client of the recovery scenario: connects to node A,
@@ -80,8 +80,6 @@ export interface RecoveryRecord {
 
 type Phase = "connecting" | "http" | "engine-open" | "connect" | "subscribe" | "ready" | "closed";
 
-const HEADER_END = Buffer.from("\r\n\r\n", "latin1");
-const MAX_HTTP_HEAD = 16 * 1024;
 /** `42[`: a Socket.IO EVENT of the main namespace. */
 const C4 = 0x34;
 const C2 = 0x32;
@@ -137,7 +135,7 @@ export class RecoveryClient implements FrameHandler {
   };
   private socket: Socket | undefined;
   private parser: FrameParser;
-  private head: Buffer | undefined;
+  private head = new UpgradeHead();
   private closeCode: number | undefined;
   private nextAck = 1;
   /** While > 0: events published before this (epoch ms) are counted as replayed. */
@@ -167,7 +165,7 @@ export class RecoveryClient implements FrameHandler {
   private dial(port: number): void {
     // A new parser per connection: nothing of the old stream carries over.
     this.parser = new FrameParser(this, Infinity);
-    this.head = undefined;
+    this.head = new UpgradeHead();
     this.closeCode = undefined;
     this.phase = "connecting";
     const socket = connect({
@@ -187,13 +185,7 @@ export class RecoveryClient implements FrameHandler {
     socket.on("connect", () => {
       if (this.socket !== socket) return;
       this.phase = "http";
-      const key = randomBytes(16).toString("base64");
-      socket.write(
-        "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n" +
-          `Host: ${this.spec.host}:${port}\r\n` +
-          "Upgrade: websocket\r\nConnection: Upgrade\r\n" +
-          `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-      );
+      socket.write(upgradeRequest(this.spec.host, port, "/socket.io/?EIO=4&transport=websocket"));
     });
     socket.on("error", (err) => {
       if (this.socket === socket) this.lost(`socket error: ${err.message}`);
@@ -250,22 +242,14 @@ export class RecoveryClient implements FrameHandler {
   }
 
   private onHead(buf: Buffer, nread: number): void {
-    const chunk = Buffer.from(buf.subarray(0, nread));
-    this.head = this.head === undefined ? chunk : Buffer.concat([this.head, chunk]);
-    const end = this.head.indexOf(HEADER_END);
-    if (end < 0) {
-      if (this.head.length > MAX_HTTP_HEAD) this.fail("HTTP response head too large");
-      return;
-    }
-    const status = this.head.subarray(0, this.head.indexOf("\r\n")).toString("latin1");
-    const rest = this.head.subarray(end + 4);
-    this.head = undefined;
-    if (!/^HTTP\/1\.1 101 /.test(status)) {
-      this.fail(`upgrade refused: ${status}`);
+    const head = this.head.push(buf, nread);
+    if (head.t === "more") return;
+    if (head.t === "refused") {
+      this.fail(head.reason);
       return;
     }
     this.phase = "engine-open";
-    if (rest.length > 0) this.parser.push(rest, 0, rest.length);
+    if (head.rest.length > 0) this.parser.push(head.rest, 0, head.rest.length);
   }
 
   /** Never called: the parser copies every frame out (minEventBytes Infinity). */

@@ -1,3 +1,4 @@
+import type { OpenReply } from "./messages.js";
 import type { RecoveryRecord } from "./recovery-client.js";
 
 /** The recovery scenario's worker protocol (`recovery-worker.ts`). */
@@ -25,16 +26,8 @@ export interface RecoveryOpenRequest {
 export type RecoveryWorkerRequest =
   RecoveryOpenRequest | { t: "stats"; id: number } | { t: "report"; id: number } | { t: "exit" };
 
-export interface RecoveryOpenReply {
-  t: "opened";
-  id: number;
-  ready: number;
-  failed: number;
-  failures: string[];
-  /** From the first connect to the last client ready, ms (token signing excluded). */
-  ms: number;
-  cpuUs: number;
-}
+/** The generator's own answer to `open`. */
+export type RecoveryOpenReply = OpenReply;
 
 /** Counters of one worker's clients now. */
 export interface RecoveryStatsReply {

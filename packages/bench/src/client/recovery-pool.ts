@@ -1,9 +1,7 @@
 import { fileURLToPath } from "node:url";
-import type { OpenResult } from "./pool.js";
-import { WorkerHandle } from "./pool.js";
+import { WorkerHandle, openOnWorkers, type OpenResult } from "./pool.js";
 import type { RecoveryRecord } from "./recovery-client.js";
 import type {
-  RecoveryOpenReply,
   RecoveryOpenRequest,
   RecoveryReportReply,
   RecoveryStatsReply,
@@ -36,30 +34,8 @@ export class RecoveryPool {
   }
 
   /** Opens `count` clients to node A, split evenly over the workers. */
-  async open(options: RecoveryOpenOptions): Promise<OpenResult> {
-    const n = this.workers.length;
-    const started = performance.now();
-    const replies = await Promise.all(
-      this.workers.map((w, k) => {
-        const firstIndex = Math.floor((options.count * k) / n);
-        const count = Math.floor((options.count * (k + 1)) / n) - firstIndex;
-        return w.request<RecoveryOpenReply>(
-          { ...options, t: "open", firstIndex, count },
-          options.timeoutMs + 60_000,
-        );
-      }),
-    );
-    const wall = performance.now() - started;
-    const ready = replies.reduce((s, r) => s + r.ready, 0);
-    const ms = Math.max(...replies.map((r) => r.ms));
-    return {
-      ready,
-      failed: replies.reduce((s, r) => s + r.failed, 0),
-      failures: replies.flatMap((r) => r.failures).slice(0, 5),
-      ms: ms > 0 ? ms : wall,
-      perSecond: ms > 0 ? (ready * 1000) / ms : 0,
-      cpuUs: replies.reduce((s, r) => s + r.cpuUs, 0),
-    };
+  open(options: RecoveryOpenOptions): Promise<OpenResult> {
+    return openOnWorkers(this.workers, options, (o) => ({ ...o, t: "open" as const }));
   }
 
   async stats(): Promise<RecoveryPoolStats> {

@@ -1,5 +1,6 @@
 import { signToken } from "../infra/tokens.js";
 import { RecoveryClient, type RecoveryClientEvents, type RecoverySpec } from "./recovery-client.js";
+import { openBounded } from "./launch.js";
 import type {
   RecoveryOpenReply,
   RecoveryOpenRequest,
@@ -41,60 +42,17 @@ async function openAll(req: RecoveryOpenRequest): Promise<RecoveryOpenReply> {
       reconnectTimeoutMs: req.reconnectTimeoutMs,
     });
   }
-  const failures: string[] = [];
-  let ready = 0;
-  let refused = 0;
-  let next = 0;
-  let inFlight = 0;
-  const started = performance.now();
-  const cpu0 = process.cpuUsage();
-  let lastReady = started;
-  return new Promise<RecoveryOpenReply>((resolve) => {
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      const cpu = process.cpuUsage(cpu0);
-      resolve({
-        t: "opened",
-        id: req.id,
-        ready,
-        failed: refused,
-        failures,
-        ms: lastReady - started,
-        cpuUs: cpu.user + cpu.system,
-      });
-    };
-    const timer = setTimeout(() => {
-      // Never launched: failed too; then no launch from the failures below.
-      const unlaunched = specs.length - next;
-      refused += unlaunched;
-      failed += unlaunched;
-      next = specs.length;
-      for (const c of clients)
-        if (c.leg === 0 && c.phase !== "ready") c.fail(`not ready within ${req.timeoutMs} ms`);
-      finish();
-    }, req.timeoutMs);
-    const settle = () => {
-      inFlight--;
-      if (ready + refused === specs.length) finish();
-      else launch();
-    };
+  let launched = 0;
+  return openBounded(req, specs.length, true, (settle) => {
     const events: RecoveryClientEvents = {
       ready: () => {
-        ready++;
         onA++;
-        lastReady = performance.now();
-        settle();
+        settle.ready();
       },
       failed: (c, reason) => {
         failed++;
-        if (c.leg === 0) {
-          refused++;
-          if (failures.length < 5) failures.push(reason);
-          settle();
-        }
+        // Only a first connection's failure counts for the open: later ones are the storm's.
+        if (c.leg === 0) settle.failed(reason);
       },
       closed: () => {
         onA--;
@@ -105,16 +63,20 @@ async function openAll(req: RecoveryOpenRequest): Promise<RecoveryOpenReply> {
         if (c.record.recovered) recovered++;
       },
     };
-    const launch = () => {
-      while (!done && inFlight < req.concurrency && next < specs.length) {
-        const c = new RecoveryClient(specs[next++]!, events, readBuffer);
+    return {
+      start: (i) => {
+        const c = new RecoveryClient(specs[i]!, events, readBuffer);
         clients.push(c);
-        inFlight++;
+        launched++;
         c.open();
-      }
+      },
+      timedOut: () => {
+        // Never launched: failed too (openBounded counts them for the open).
+        failed += specs.length - launched;
+        for (const c of clients)
+          if (c.leg === 0 && c.phase !== "ready") c.fail(`not ready within ${req.timeoutMs} ms`);
+      },
     };
-    if (specs.length === 0) finish();
-    else launch();
   });
 }
 

@@ -1,6 +1,7 @@
 import { signToken } from "../infra/tokens.js";
 import { Connection, type ConnectionEvents, type WorkerCounters } from "./connection.js";
 import { encodeHistogram, newHistogram } from "./latency.js";
+import { openBounded } from "./launch.js";
 import type { OpenReply, OpenRequest, WorkerReply, WorkerRequest } from "./messages.js";
 
 /*
@@ -39,59 +40,15 @@ pinger.unref();
 
 async function openAll(req: OpenRequest): Promise<OpenReply> {
   const specs = await buildSpecs(req);
-  const failures: string[] = [];
-  let ready = 0;
-  let failed = 0;
-  let next = 0;
-  let inFlight = 0;
-  const started = performance.now();
-  const cpu0 = process.cpuUsage();
-  let lastReady = started;
-  return new Promise<OpenReply>((resolve) => {
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      const cpu = process.cpuUsage(cpu0);
-      resolve({
-        t: "opened",
-        id: req.id,
-        ready,
-        failed,
-        failures,
-        ms: lastReady - started,
-        cpuUs: cpu.user + cpu.system,
-      });
-    };
-    const timer = setTimeout(() => {
-      for (const c of connections) {
-        if (c.phase !== "ready" && c.phase !== "closed") {
-          failed++;
-          if (failures.length < 5)
-            failures.push(`not ready within ${req.timeoutMs} ms (${c.phase})`);
-          c.destroy();
-        }
-      }
-      finish();
-    }, req.timeoutMs);
-    const settle = () => {
-      inFlight--;
-      if (ready + failed === specs.length) finish();
-      else launch();
-    };
+  return openBounded(req, specs.length, false, (settle) => {
     const events: ConnectionEvents = {
       ready: () => {
-        ready++;
         open++;
-        lastReady = performance.now();
-        settle();
+        settle.ready();
       },
       failed: (conn, reason) => {
-        failed++;
         connections.delete(conn);
-        if (failures.length < 5) failures.push(reason);
-        settle();
+        settle.failed(reason);
       },
       closed: (conn, code) => {
         open--;
@@ -101,16 +58,21 @@ async function openAll(req: OpenRequest): Promise<OpenReply> {
         closeCodes[key] = (closeCodes[key] ?? 0) + 1;
       },
     };
-    const launch = () => {
-      while (!done && inFlight < req.concurrency && next < specs.length) {
-        const conn = new Connection(specs[next++]!, counters, events, MIN_EVENT_BYTES, readBuffer);
+    return {
+      start: (i) => {
+        const conn = new Connection(specs[i]!, counters, events, MIN_EVENT_BYTES, readBuffer);
         connections.add(conn);
-        inFlight++;
         conn.open();
-      }
+      },
+      timedOut: () => {
+        for (const c of connections) {
+          if (c.phase !== "ready" && c.phase !== "closed") {
+            settle.failed(`not ready within ${req.timeoutMs} ms (${c.phase})`);
+            c.destroy();
+          }
+        }
+      },
     };
-    if (specs.length === 0) finish();
-    else launch();
   });
 }
 
