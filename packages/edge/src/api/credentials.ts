@@ -1,3 +1,4 @@
+import { fromCompactTime, toCompactTime } from "../compact-time.js";
 import type { Claims } from "@calcbridge/protocol";
 import { AuthError } from "../auth/errors.js";
 import type { TokenVerifier, VerifiedToken } from "../auth/verifier.js";
@@ -77,7 +78,6 @@ class ExpiryWheel {
 }
 
 const wheel = new ExpiryWheel();
-const TIME_ORIGIN = Date.now();
 
 /**
  * Closes a connection when its token expires, unless a fresh token for the
@@ -89,8 +89,8 @@ export class TokenLease<T> {
   /** The wheel bucket holding this lease, or 0. */
   private bucket = 0;
 
-  /** Expiry in ms after the wheel's origin: a small integer, not a heap number per lease. */
-  private expiresAfterOrigin: number;
+  /** Expiry, compact (see compact-time.ts). */
+  private compactExpiry: number;
 
   constructor(
     public claims: Claims,
@@ -98,12 +98,12 @@ export class TokenLease<T> {
     private readonly onExpire: (holder: T) => void,
     readonly holder: T,
   ) {
-    this.expiresAfterOrigin = expiresAt - TIME_ORIGIN;
+    this.compactExpiry = toCompactTime(expiresAt);
     this.arm();
   }
 
   private get expiresAt(): number {
-    return this.expiresAfterOrigin + TIME_ORIGIN;
+    return fromCompactTime(this.compactExpiry);
   }
 
   /**
@@ -122,7 +122,7 @@ export class TokenLease<T> {
       );
     }
     this.claims = verified.claims;
-    this.expiresAfterOrigin = verified.expiresAt - TIME_ORIGIN;
+    this.compactExpiry = toCompactTime(verified.expiresAt);
     this.arm();
     return verified;
   }

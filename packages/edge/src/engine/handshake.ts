@@ -1,7 +1,6 @@
+import { fromCompactTime, toCompactTime } from "../compact-time.js";
 import type { Uws } from "../uws.js";
 import type { CorsOptions } from "./options.js";
-
-const TIME_ORIGIN = Date.now();
 
 /** Separates names and values in {@link HandshakeInfo}'s header string. */
 const SEP = "\n";
@@ -30,16 +29,14 @@ export class HandshakeInfo {
     /** When the handshake arrived (ms since epoch). */
     issued: number = Date.now(),
   ) {
-    // Kept relative to the process's start: a small integer, where an
-    // absolute time would be a heap number per connection.
-    this.issuedSinceStart = issued - TIME_ORIGIN;
+    this.issuedSinceStart = toCompactTime(issued);
   }
 
   private readonly issuedSinceStart: number;
 
   /** When the handshake arrived (ms since epoch). */
   get issued(): number {
-    return this.issuedSinceStart + TIME_ORIGIN;
+    return fromCompactTime(this.issuedSinceStart);
   }
 
   /** The peer's address (text, as uWS gives it). */
