@@ -112,13 +112,9 @@ export function trailingOffset(buf: Uint8Array, end: number = buf.length): numbe
   return value;
 }
 
-export class RecoveryClient implements FrameHandler {
-  phase: Phase = "connecting";
-  /** 0: on node A; 1: on (or going to) node B. */
-  leg: 0 | 1 = 0;
-  sid: string | undefined;
-  pid: string | undefined;
-  readonly record: RecoveryRecord = {
+/** A client's record before anything happened to it. */
+export function newRecord(): RecoveryRecord {
+  return {
     reconnectMs: -1,
     closeCode: 0,
     recovered: false,
@@ -133,6 +129,15 @@ export class RecoveryClient implements FrameHandler {
     backAt: 0,
     replayDoneAt: 0,
   };
+}
+
+export class RecoveryClient implements FrameHandler {
+  phase: Phase = "connecting";
+  /** 0: on node A; 1: on (or going to) node B. */
+  leg: 0 | 1 = 0;
+  sid: string | undefined;
+  pid: string | undefined;
+  readonly record: RecoveryRecord = newRecord();
   private socket: Socket | undefined;
   private parser: FrameParser;
   private head = new UpgradeHead();

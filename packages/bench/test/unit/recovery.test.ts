@@ -4,6 +4,7 @@ import type * as Uws from "uWebSockets.js";
 import { encodeEnvelope, socketIoEventFrame } from "@calcbridge/protocol";
 import {
   RecoveryClient,
+  newRecord,
   trailingOffset,
   type RecoveryRecord,
 } from "../../src/client/recovery-client.js";
@@ -48,22 +49,7 @@ t.test("distribution: nearest-rank percentiles", async (t) => {
   t.same(distribution([]), { samples: 0, p50: 0, p95: 0, p99: 0, max: 0, mean: 0 });
 });
 
-const record = (r: Partial<RecoveryRecord>): RecoveryRecord => ({
-  reconnectMs: -1,
-  closeCode: 0,
-  recovered: false,
-  sameSid: false,
-  events: 0,
-  duplicates: 0,
-  missedOnA: 0,
-  missedOnB: 0,
-  lastOffset: 0,
-  replayed: 0,
-  closedAt: 0,
-  backAt: 0,
-  replayDoneAt: 0,
-  ...r,
-});
+const record = (r: Partial<RecoveryRecord>): RecoveryRecord => ({ ...newRecord(), ...r });
 
 t.test("summarizeRecords: recovered, not recovered, failed; missed at the tail", async (t) => {
   const s = summarizeRecords(
