@@ -89,3 +89,8 @@ export function openBounded(
     else launch();
   });
 }
+
+/** The answer to an `open` that could not start (e.g. tokens could not be signed). */
+export function openFailed(id: number, count: number, err: unknown): OpenReply {
+  return { t: "opened", id, ready: 0, failed: count, failures: [String(err)], ms: 0, cpuUs: 0 };
+}

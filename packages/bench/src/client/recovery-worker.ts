@@ -1,6 +1,6 @@
 import { signToken } from "../infra/tokens.js";
 import { RecoveryClient, type RecoveryClientEvents, type RecoverySpec } from "./recovery-client.js";
-import { openBounded } from "./launch.js";
+import { openBounded, openFailed } from "./launch.js";
 import type {
   RecoveryOpenReply,
   RecoveryOpenRequest,
@@ -83,17 +83,7 @@ async function openAll(req: RecoveryOpenRequest): Promise<RecoveryOpenReply> {
 process.on("message", (msg: RecoveryWorkerRequest) => {
   switch (msg.t) {
     case "open":
-      openAll(msg).then(send, (err: unknown) =>
-        send({
-          t: "opened",
-          id: msg.id,
-          ready: 0,
-          failed: msg.count,
-          failures: [String(err)],
-          ms: 0,
-          cpuUs: 0,
-        }),
-      );
+      openAll(msg).then(send, (err: unknown) => send(openFailed(msg.id, msg.count, err)));
       return;
     case "stats": {
       let events = 0;

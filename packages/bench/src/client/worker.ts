@@ -1,7 +1,7 @@
 import { signToken } from "../infra/tokens.js";
 import { Connection, type ConnectionEvents, type WorkerCounters } from "./connection.js";
 import { encodeHistogram, newHistogram } from "./latency.js";
-import { openBounded } from "./launch.js";
+import { openBounded, openFailed } from "./launch.js";
 import type { OpenReply, OpenRequest, WorkerReply, WorkerRequest } from "./messages.js";
 
 /*
@@ -117,17 +117,7 @@ async function buildSpecs(
 process.on("message", (msg: WorkerRequest) => {
   switch (msg.t) {
     case "open":
-      openAll(msg).then(send, (err: unknown) =>
-        send({
-          t: "opened",
-          id: msg.id,
-          ready: 0,
-          failed: msg.count,
-          failures: [String(err)],
-          ms: 0,
-          cpuUs: 0,
-        }),
-      );
+      openAll(msg).then(send, (err: unknown) => send(openFailed(msg.id, msg.count, err)));
       return;
     case "stats": {
       const cpu = process.cpuUsage();
