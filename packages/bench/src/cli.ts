@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startNats } from "@calcbridge/testing";
+import { tcpTransport } from "./client/tcp.js";
 import { machineInfo } from "./infra/machine.js";
 import { ProcessSet } from "./infra/proc.js";
 import { startRedis } from "./infra/redis.js";
@@ -136,6 +137,10 @@ async function main(argv: readonly string[]): Promise<number> {
     options,
     edge: edgeLauncherInfo(),
     histogramLibrary: "HdrHistogram (hdr-histogram-js, 3 significant digits, µs)",
+    generatorTransport:
+      tcpTransport === "tcp_wrap"
+        ? "the libuv TCP handle node:net is built on (tcp_wrap), without net.Socket's streams"
+        : "node:net sockets",
     selfCheck,
     series,
     conns,

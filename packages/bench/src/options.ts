@@ -52,7 +52,12 @@ export interface BenchOptions {
   frameBytes: number;
   /** Time one event in this many for latency. @default 64 */
   sampleEvery: number;
-  /** Handshakes in flight per worker. @default 500 */
+  /**
+   * Handshakes in flight, all workers together. Kept well under a server's
+   * listen backlog (uWS: 512; Node.js: 511): once the accept queue is full,
+   * the kernel drops SYNs and the client waits a second to retry, which
+   * measures the backlog, not the server. @default 256
+   */
   concurrency: number;
   /** Idle time before the conns scenario reads RSS, ms. @default 5000 */
   settleMs: number;
@@ -112,6 +117,7 @@ export const HELP = `pnpm bench [options]   (node packages/bench/dist/src/cli.js
   --no-thresholds       report figures without asserting
   --thresholds <file>   JSON overriding threshold values (see report/thresholds.ts)
   --workers <n>         generator worker processes (default 2)
+  --concurrency <n>     handshakes in flight, all workers together (default 256)
   --clients <n>         clients of fanout, cluster, except (default 2000)
   --rooms-clients <n>   clients of rooms (default 10000)
   --conns-clients <n>   connections of conns (default 10000)
@@ -143,6 +149,7 @@ export function parseOptions(
         "no-thresholds": { type: "boolean", default: false },
         thresholds: { type: "string" },
         workers: { type: "string" },
+        concurrency: { type: "string" },
         clients: { type: "string" },
         "rooms-clients": { type: "string" },
         "conns-clients": { type: "string" },
@@ -216,7 +223,7 @@ export function parseOptions(
     drainMs: num("drain", values.drain, quick ? 2000 : 5000),
     frameBytes: 200,
     sampleEvery: quick ? 4 : 64,
-    concurrency: 500,
+    concurrency: num("concurrency", values.concurrency, 256),
     settleMs: quick ? 500 : 5000,
     thresholds,
     outDir: values.out ?? defaultOutDir,

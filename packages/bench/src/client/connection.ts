@@ -1,4 +1,3 @@
-import { connect, type Socket } from "node:net";
 import {
   FrameParser,
   OPCODE_CLOSE,
@@ -10,6 +9,7 @@ import {
 } from "./frame-parser.js";
 import { UpgradeHead, upgradeRequest } from "./upgrade.js";
 import { nowMs, readSendTime, recordLatencyMs, type LatencyHistogram } from "./latency.js";
+import { openTcp, type TcpConnection } from "./tcp.js";
 
 /**
  * How a connection speaks once the WebSocket is open:
@@ -53,14 +53,14 @@ export interface ConnectionEvents {
 type Phase = "connecting" | "http" | "engine-open" | "connect" | "subscribe" | "ready" | "closed";
 
 /**
- * One client WebSocket over `node:net`. It writes its own upgrade request
+ * One client WebSocket over {@link openTcp}. It writes its own upgrade request
  * and masked frames, and hands every byte it reads to a {@link FrameParser}
  * that counts event frames in place.
  */
 export class Connection implements FrameHandler {
   phase: Phase = "connecting";
   closeCode: number | undefined;
-  private socket: Socket | undefined;
+  private socket: TcpConnection | undefined;
   private readonly parser: FrameParser;
   private readonly head = new UpgradeHead();
   private pendingRooms = 0;
@@ -77,32 +77,25 @@ export class Connection implements FrameHandler {
   }
 
   open(): void {
-    const socket = connect({
-      host: this.spec.host,
-      port: this.spec.port,
-      noDelay: true,
-      // One read buffer shared by every connection of the worker: reads are
-      // handled synchronously, so no read ever outlives its callback.
-      onread: {
-        buffer: this.readBuffer,
-        callback: (nread: number, buf: Uint8Array): boolean => {
-          this.onRead(buf as Buffer, nread);
-          return true;
-        },
+    // One read buffer shared by every connection of the worker: reads are
+    // handled synchronously, so no read ever outlives its callback.
+    this.socket = openTcp(this.spec.host, this.spec.port, this.readBuffer, {
+      connected: () => {
+        this.phase = "http";
+        this.socket?.write(upgradeRequest(this.spec.host, this.spec.port, this.spec.path));
       },
-    });
-    this.socket = socket;
-    socket.on("connect", () => {
-      this.phase = "http";
-      socket.write(upgradeRequest(this.spec.host, this.spec.port, this.spec.path));
-    });
-    socket.on("error", (err) => this.fail(`socket error: ${err.message}`));
-    socket.on("close", () => {
-      const was = this.phase;
-      this.phase = "closed";
-      if (was === "ready") this.events.closed(this, this.closeCode);
-      else if (was !== "closed")
-        this.events.failed(this, `closed during ${was} (code ${this.closeCode ?? "none"})`);
+      data: (buf, nread) => this.onRead(buf, nread),
+      ended: (reason) => {
+        if (reason !== undefined) {
+          this.fail(`socket error: ${reason}`);
+          return;
+        }
+        const was = this.phase;
+        this.phase = "closed";
+        if (was === "ready") this.events.closed(this, this.closeCode);
+        else if (was !== "closed")
+          this.events.failed(this, `closed during ${was} (code ${this.closeCode ?? "none"})`);
+      },
     });
   }
 

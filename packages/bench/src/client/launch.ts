@@ -1,4 +1,4 @@
-import type { OpenReply } from "./messages.js";
+import type { OpenReply, PreparedReply } from "./messages.js";
 
 /** How a client's first connection ended up: each client reports exactly once. */
 export interface Settle {
@@ -35,7 +35,7 @@ export function openBounded(
   let failed = 0;
   let next = 0;
   let inFlight = 0;
-  const started = performance.now();
+  const started = epochMs();
   const cpu0 = process.cpuUsage();
   let lastReady = started;
   return new Promise<OpenReply>((resolve) => {
@@ -51,7 +51,8 @@ export function openBounded(
         ready,
         failed,
         failures,
-        ms: lastReady - started,
+        startedAt: started,
+        lastReadyAt: lastReady,
         cpuUs: cpu.user + cpu.system,
       });
     };
@@ -69,7 +70,7 @@ export function openBounded(
     const on = hooks({
       ready: () => {
         ready++;
-        lastReady = performance.now();
+        lastReady = epochMs();
         settled();
       },
       failed: (reason) => {
@@ -90,7 +91,53 @@ export function openBounded(
   });
 }
 
-/** The answer to an `open` that could not start (e.g. tokens could not be signed). */
+/** Wall clock, ms since the epoch, comparable between workers. */
+function epochMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** The answer to an open that could not start (e.g. tokens could not be signed). */
 export function openFailed(id: number, count: number, err: unknown): OpenReply {
-  return { t: "opened", id, ready: 0, failed: count, failures: [String(err)], ms: 0, cpuUs: 0 };
+  const now = epochMs();
+  return {
+    t: "opened",
+    id,
+    ready: 0,
+    failed: count,
+    failures: [String(err)],
+    startedAt: now,
+    lastReadyAt: now,
+    cpuUs: 0,
+  };
+}
+
+/**
+ * A worker's two-step open: `prepare` builds the clients' specs (signing
+ * their tokens) and keeps them; `start` launches them. The pool starts
+ * every worker once all are prepared, so setup is timed on its own.
+ */
+export function twoStepOpen<Req extends { id: number; count: number }, Spec>(
+  build: (req: Req) => Promise<Spec[]>,
+  run: (req: Req, specs: Spec[]) => Promise<OpenReply>,
+): { prepare(req: Req): Promise<PreparedReply>; start(id: number): Promise<OpenReply> } {
+  let prepared: { req: Req; specs: Spec[] } | { req: Req; error: unknown } | undefined;
+  return {
+    async prepare(req) {
+      try {
+        prepared = { req, specs: await build(req) };
+      } catch (error) {
+        prepared = { req, error };
+      }
+      return { t: "prepared", id: req.id };
+    },
+    start(id) {
+      const p = prepared;
+      prepared = undefined;
+      if (p === undefined) return Promise.resolve(openFailed(id, 0, "start without prepare"));
+      if ("error" in p) return Promise.resolve(openFailed(id, p.req.count, p.error));
+      return run({ ...p.req, id }, p.specs).catch((err: unknown) =>
+        openFailed(id, p.req.count, err),
+      );
+    },
+  };
 }

@@ -1,8 +1,12 @@
 import type { ClientMode } from "./connection.js";
 
-/** Where and how a worker opens its share of the connections. */
+/**
+ * Where and how a worker opens its share of the connections. The worker
+ * signs the tokens and answers `prepared`; it connects on `start`, so every
+ * worker connects at the same time and no token signing overlaps setup.
+ */
 export interface OpenRequest {
-  t: "open";
+  t: "prepare";
   id: number;
   /** Servers; client `i` (global index) goes to `targets[i % targets.length]`. */
   targets: { host: string; port: number }[];
@@ -16,14 +20,26 @@ export interface OpenRequest {
   rooms: string[];
   /** Tokens: HS256 JWTs `{sub, tenant_id, exp}`; `user` may contain `{i}` (the global index). */
   auth?: { secret: string; tenant: string; user: string; ttlSec: number };
-  /** Handshakes in flight at once. */
+  /** Handshakes in flight at once, this worker. */
   concurrency: number;
   /** Give up on connections not ready by then. */
   timeoutMs: number;
 }
 
+/** Connect the clients of the last `prepare`; answered with an {@link OpenReply}. */
+export interface StartRequest {
+  t: "start";
+  id: number;
+}
+
+export interface PreparedReply {
+  t: "prepared";
+  id: number;
+}
+
 export type WorkerRequest =
   | OpenRequest
+  | StartRequest
   | { t: "stats"; id: number }
   | { t: "hist"; id: number; reset: boolean }
   | { t: "close"; id: number }
@@ -36,9 +52,10 @@ export interface OpenReply {
   failed: number;
   /** The first few failure reasons, for the report. */
   failures: string[];
-  /** From the first connect to the last connection ready, ms (token signing excluded). */
-  ms: number;
-  /** Worker CPU over the same span, µs. */
+  /** The first connect and the last connection ready, ms since the epoch. */
+  startedAt: number;
+  lastReadyAt: number;
+  /** Worker CPU from the first connect to the answer, µs. */
   cpuUs: number;
 }
 
@@ -63,4 +80,5 @@ export interface HistReply {
   histogram: string;
 }
 
-export type WorkerReply = OpenReply | StatsReply | HistReply | { t: "closed"; id: number };
+export type WorkerReply =
+  PreparedReply | OpenReply | StatsReply | HistReply | { t: "closed"; id: number };

@@ -5,6 +5,8 @@ import type {
   HistReply,
   OpenReply,
   OpenRequest,
+  PreparedReply,
+  StartRequest,
   StatsReply,
   WorkerReply,
   WorkerRequest,
@@ -31,7 +33,7 @@ export interface OpenResult {
   ready: number;
   failed: number;
   failures: string[];
-  /** Wall time until the slowest worker had all its connections ready, ms. */
+  /** From the first worker's first connect to the last connection ready, ms. */
   ms: number;
   /** Connections made ready per second (all workers together). */
   perSecond: number;
@@ -128,43 +130,55 @@ export class WorkerHandle<
   }
 }
 
+/** Bound on a worker's `prepare` (signing its tokens). */
+const PREPARE_TIMEOUT_MS = 120_000;
+
 /**
- * Opens `options.count` clients split evenly over `workers` (each gets its
- * `firstIndex` and `count` in the request `request` builds) and sums what
- * they answer. Shared by the generator's pool and the recovery scenario's.
+ * Opens `options.count` clients split evenly over `workers` and sums what
+ * they answer. Each worker first prepares its share (`firstIndex`, `count`
+ * and `concurrency` in the request `prepare` builds: tokens signed); then
+ * all start at once,
+ * after `onStart` (a scenario reads its "before" figures there). Shared by
+ * the generator's pool and the recovery scenario's.
  */
 export async function openOnWorkers<
   Req extends { t: string },
   Rep extends { id: number },
-  O extends { count: number; timeoutMs: number },
+  O extends { count: number; concurrency: number; timeoutMs: number },
 >(
-  workers: readonly WorkerHandle<Req, Rep>[],
+  workers: readonly WorkerHandle<Req | StartRequest, Rep>[],
   options: O,
-  request: (
-    o: O & { firstIndex: number; count: number },
+  prepare: (
+    o: O & { firstIndex: number; count: number; concurrency: number },
   ) => OmitEach<Exclude<Req, { t: "exit" }>, "id">,
+  onStart?: () => void,
 ): Promise<OpenResult> {
   const n = workers.length;
-  const started = performance.now();
-  const replies = await Promise.all(
+  await Promise.all(
     workers.map((w, k) => {
       const firstIndex = Math.floor((options.count * k) / n);
       const count = Math.floor((options.count * (k + 1)) / n) - firstIndex;
-      return w.request<Rep & OpenReply>(
-        request({ ...options, firstIndex, count }),
-        options.timeoutMs + 60_000,
+      // The concurrency is the pool's: each worker takes its share.
+      const concurrency = Math.max(1, Math.ceil(options.concurrency / n));
+      return w.request<Rep & PreparedReply>(
+        prepare({ ...options, firstIndex, count, concurrency }),
+        PREPARE_TIMEOUT_MS,
       );
     }),
   );
-  const wall = performance.now() - started;
+  onStart?.();
+  const replies = await Promise.all(
+    workers.map((w) => w.request<Rep & OpenReply>({ t: "start" }, options.timeoutMs + 60_000)),
+  );
   const ready = replies.reduce((s, r) => s + r.ready, 0);
-  const ms = Math.max(...replies.map((r) => r.ms));
+  const ms =
+    Math.max(...replies.map((r) => r.lastReadyAt)) - Math.min(...replies.map((r) => r.startedAt));
   return {
     ready,
     failed: replies.reduce((s, r) => s + r.failed, 0),
     failures: replies.flatMap((r) => r.failures).slice(0, 5),
-    ms: ms > 0 ? ms : wall,
-    perSecond: ms > 0 ? (ready * 1000) / ms : 0,
+    ms,
+    perSecond: ready > 0 && ms > 0 ? (ready * 1000) / ms : 0,
     cpuUs: replies.reduce((s, r) => s + r.cpuUs, 0),
   };
 }
@@ -191,9 +205,9 @@ export class ClientPool {
     return this.workers.map((w) => w.child.pid ?? -1);
   }
 
-  /** Opens `count` connections, split evenly over the workers. */
-  open(options: OpenOptions): Promise<OpenResult> {
-    return openOnWorkers(this.workers, options, (o) => ({ ...o, t: "open" as const }));
+  /** Opens `count` connections, split evenly over the workers (see {@link openOnWorkers}). */
+  open(options: OpenOptions, onStart?: () => void): Promise<OpenResult> {
+    return openOnWorkers(this.workers, options, (o) => ({ ...o, t: "prepare" as const }), onStart);
   }
 
   async stats(): Promise<PoolStats> {

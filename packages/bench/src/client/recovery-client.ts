@@ -1,4 +1,3 @@
-import { connect, type Socket } from "node:net";
 import {
   FrameParser,
   OPCODE_CLOSE,
@@ -9,6 +8,7 @@ import {
   type FrameHandler,
 } from "./frame-parser.js";
 import { nowMs, readSendTime } from "./latency.js";
+import { openTcp, type TcpConnection } from "./tcp.js";
 import { UpgradeHead, upgradeRequest } from "./upgrade.js";
 
 /*
@@ -138,7 +138,7 @@ export class RecoveryClient implements FrameHandler {
   sid: string | undefined;
   pid: string | undefined;
   readonly record: RecoveryRecord = newRecord();
-  private socket: Socket | undefined;
+  private socket: TcpConnection | undefined;
   private parser: FrameParser;
   private head = new UpgradeHead();
   private closeCode: number | undefined;
@@ -173,31 +173,24 @@ export class RecoveryClient implements FrameHandler {
     this.head = new UpgradeHead();
     this.closeCode = undefined;
     this.phase = "connecting";
-    const socket = connect({
-      host: this.spec.host,
-      port,
-      noDelay: true,
-      // Shared read buffer: every frame is copied out during the callback.
-      onread: {
-        buffer: this.readBuffer,
-        callback: (nread: number, buf: Uint8Array): boolean => {
-          if (this.socket === socket) this.onRead(buf as Buffer, nread);
-          return true;
-        },
+    // Shared read buffer: every frame is copied out during the callback.
+    const socket: TcpConnection = openTcp(this.spec.host, port, this.readBuffer, {
+      connected: () => {
+        if (this.socket !== socket) return;
+        this.phase = "http";
+        socket.write(upgradeRequest(this.spec.host, port, "/socket.io/?EIO=4&transport=websocket"));
+      },
+      data: (buf, nread) => {
+        if (this.socket === socket) this.onRead(buf, nread);
+      },
+      ended: (reason) => {
+        if (this.socket === socket)
+          this.lost(
+            reason === undefined ? `closed during ${this.phase}` : `socket error: ${reason}`,
+          );
       },
     });
     this.socket = socket;
-    socket.on("connect", () => {
-      if (this.socket !== socket) return;
-      this.phase = "http";
-      socket.write(upgradeRequest(this.spec.host, port, "/socket.io/?EIO=4&transport=websocket"));
-    });
-    socket.on("error", (err) => {
-      if (this.socket === socket) this.lost(`socket error: ${err.message}`);
-    });
-    socket.on("close", () => {
-      if (this.socket === socket) this.lost(`closed during ${this.phase}`);
-    });
   }
 
   /** The connection ended (close frame, TCP close or error). */

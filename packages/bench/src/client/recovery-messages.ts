@@ -1,10 +1,11 @@
-import type { OpenReply } from "./messages.js";
+import type { OpenReply, PreparedReply, StartRequest } from "./messages.js";
 import type { RecoveryRecord } from "./recovery-client.js";
 
 /** The recovery scenario's worker protocol (`recovery-worker.ts`). */
 
+/** A worker's share of the clients (prepared, then connected on `start`: messages.ts). */
 export interface RecoveryOpenRequest {
-  t: "open";
+  t: "prepare";
   id: number;
   host: string;
   /** Node A (first connection) and node B (reconnection). */
@@ -24,7 +25,11 @@ export interface RecoveryOpenRequest {
 }
 
 export type RecoveryWorkerRequest =
-  RecoveryOpenRequest | { t: "stats"; id: number } | { t: "report"; id: number } | { t: "exit" };
+  | RecoveryOpenRequest
+  | StartRequest
+  | { t: "stats"; id: number }
+  | { t: "report"; id: number }
+  | { t: "exit" };
 
 /** The generator's own answer to `open`. */
 export type RecoveryOpenReply = OpenReply;
@@ -55,4 +60,5 @@ export interface RecoveryReportReply {
   records: RecoveryRecord[];
 }
 
-export type RecoveryWorkerReply = RecoveryOpenReply | RecoveryStatsReply | RecoveryReportReply;
+export type RecoveryWorkerReply =
+  PreparedReply | RecoveryOpenReply | RecoveryStatsReply | RecoveryReportReply;

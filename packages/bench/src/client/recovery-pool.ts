@@ -35,7 +35,7 @@ export class RecoveryPool {
 
   /** Opens `count` clients to node A, split evenly over the workers. */
   open(options: RecoveryOpenOptions): Promise<OpenResult> {
-    return openOnWorkers(this.workers, options, (o) => ({ ...o, t: "open" as const }));
+    return openOnWorkers(this.workers, options, (o) => ({ ...o, t: "prepare" as const }));
   }
 
   async stats(): Promise<RecoveryPoolStats> {

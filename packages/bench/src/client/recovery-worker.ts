@@ -1,6 +1,6 @@
 import { signToken } from "../infra/tokens.js";
 import { RecoveryClient, type RecoveryClientEvents, type RecoverySpec } from "./recovery-client.js";
-import { openBounded, openFailed } from "./launch.js";
+import { openBounded, twoStepOpen } from "./launch.js";
 import type {
   RecoveryOpenReply,
   RecoveryOpenRequest,
@@ -21,11 +21,13 @@ let back = 0;
 let recovered = 0;
 let failed = 0;
 
+const opens = twoStepOpen(buildSpecs, openAll);
+
 function send(reply: RecoveryWorkerReply): void {
   process.send?.(reply);
 }
 
-async function openAll(req: RecoveryOpenRequest): Promise<RecoveryOpenReply> {
+async function buildSpecs(req: RecoveryOpenRequest): Promise<RecoverySpec[]> {
   const specs: RecoverySpec[] = [];
   for (let k = 0; k < req.count; k++) {
     const user = req.auth.user.replaceAll("{i}", String(req.firstIndex + k));
@@ -42,6 +44,10 @@ async function openAll(req: RecoveryOpenRequest): Promise<RecoveryOpenReply> {
       reconnectTimeoutMs: req.reconnectTimeoutMs,
     });
   }
+  return specs;
+}
+
+function openAll(req: RecoveryOpenRequest, specs: RecoverySpec[]): Promise<RecoveryOpenReply> {
   let launched = 0;
   return openBounded(req, specs.length, true, (settle) => {
     const events: RecoveryClientEvents = {
@@ -82,8 +88,11 @@ async function openAll(req: RecoveryOpenRequest): Promise<RecoveryOpenReply> {
 
 process.on("message", (msg: RecoveryWorkerRequest) => {
   switch (msg.t) {
-    case "open":
-      openAll(msg).then(send, (err: unknown) => send(openFailed(msg.id, msg.count, err)));
+    case "prepare":
+      void opens.prepare(msg).then(send);
+      return;
+    case "start":
+      void opens.start(msg.id).then(send);
       return;
     case "stats": {
       let events = 0;

@@ -1,7 +1,12 @@
 import { signToken } from "../infra/tokens.js";
-import { Connection, type ConnectionEvents, type WorkerCounters } from "./connection.js";
+import {
+  Connection,
+  type ConnectionEvents,
+  type ConnectionSpec,
+  type WorkerCounters,
+} from "./connection.js";
 import { encodeHistogram, newHistogram } from "./latency.js";
-import { openBounded, openFailed } from "./launch.js";
+import { openBounded, twoStepOpen } from "./launch.js";
 import type { OpenReply, OpenRequest, WorkerReply, WorkerRequest } from "./messages.js";
 
 /*
@@ -38,8 +43,7 @@ const pinger = setInterval(() => {
 }, PING_EVERY_MS);
 pinger.unref();
 
-async function openAll(req: OpenRequest): Promise<OpenReply> {
-  const specs = await buildSpecs(req);
+function openAll(req: OpenRequest, specs: ConnectionSpec[]): Promise<OpenReply> {
   return openBounded(req, specs.length, false, (settle) => {
     const events: ConnectionEvents = {
       ready: () => {
@@ -76,9 +80,9 @@ async function openAll(req: OpenRequest): Promise<OpenReply> {
   });
 }
 
-async function buildSpecs(
-  req: OpenRequest,
-): Promise<ConstructorParameters<typeof Connection>[0][]> {
+const opens = twoStepOpen(buildSpecs, openAll);
+
+async function buildSpecs(req: OpenRequest): Promise<ConnectionSpec[]> {
   const perClientUser = req.auth?.user.includes("{i}") ?? false;
   let shared: string | undefined;
   if (req.auth !== undefined && !perClientUser) {
@@ -116,8 +120,11 @@ async function buildSpecs(
 
 process.on("message", (msg: WorkerRequest) => {
   switch (msg.t) {
-    case "open":
-      openAll(msg).then(send, (err: unknown) => send(openFailed(msg.id, msg.count, err)));
+    case "prepare":
+      void opens.prepare(msg).then(send);
+      return;
+    case "start":
+      void opens.start(msg.id).then(send);
       return;
     case "stats": {
       const cpu = process.cpuUsage();

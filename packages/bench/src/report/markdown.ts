@@ -17,6 +17,8 @@ export interface RunReport {
   options: Readonly<BenchOptions>;
   edge: { launcher: string; note: string };
   histogramLibrary: string;
+  /** The generator clients' TCP layer (client/tcp.ts). */
+  generatorTransport: string;
   selfCheck: SeriesReport | undefined;
   series: SeriesReport[];
   conns: ConnsReport[];
@@ -209,7 +211,7 @@ export function renderMarkdown(r: RunReport): string {
   out.push(
     `Load: ${o.clients} clients per fan-out (${o.roomsClients} in rooms, ${o.connsClients} in conns), ` +
       `~${o.frameBytes}-byte Socket.IO frames (\`job.progress\` to \`job:bench\`, tenant \`bench\`), ` +
-      `${o.workers} generator worker process(es); per step ${o.warmupMs} ms warm-up, ${o.windowMs} ms measured, ` +
+      `${o.workers} generator worker process(es) (clients on ${r.generatorTransport}; conns: at most one worker per core the server leaves free); per step ${o.warmupMs} ms warm-up, ${o.windowMs} ms measured, ` +
       `stepping up until a step delivers < 95% of what the publisher sent in the window, loses > 5%, has p99 > 1 s, ` +
       `or has the server close a connection; max sustained is the best passing step's deliveries/s, capped at what was offered in its window. ` +
       `Latency: one event in ${o.sampleEvery}, publisher send time to client receipt, ${r.histogramLibrary}. ` +
@@ -284,6 +286,7 @@ export function renderMarkdown(r: RunReport): string {
           "setup/s",
           "server CPU µs/conn",
           "generator CPU µs/conn",
+          "generator workers",
           "machine busy",
           "RSS before (GC)",
           "RSS after (GC)",
@@ -297,6 +300,7 @@ export function renderMarkdown(r: RunReport): string {
           c.setup ? fmtRate(c.setup.perSecond) : "-",
           c.serverCpuUsPerConnection.toFixed(0),
           c.generatorCpuUsPerConnection.toFixed(0),
+          String(c.workers),
           fmtCores(c.machineCpuDuringSetup),
           fmtBytes(c.rssBeforeBytes),
           fmtBytes(c.rssAfterBytes),

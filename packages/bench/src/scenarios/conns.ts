@@ -34,6 +34,15 @@ export async function connsScenario(ctx: BenchContext): Promise<ConnsReport[]> {
   return out;
 }
 
+/**
+ * Generator workers for conns: the server under test runs on one thread, so
+ * the generator takes the other cores, never more workers than that (a third
+ * busy process on two cores only adds context switches to the setup time).
+ */
+export function connsWorkers(workers: number, cores: number): number {
+  return Math.max(1, Math.min(workers, cores - 1));
+}
+
 async function connsOf(ctx: BenchContext, kind: ServerKind): Promise<ConnsReport> {
   const { options, progress } = ctx;
   const clients = options.connsClients;
@@ -42,6 +51,7 @@ async function connsOf(ctx: BenchContext, kind: ServerKind): Promise<ConnsReport
     id: `conns/${kind}/socketio/1`,
     server: kind,
     clients,
+    workers: connsWorkers(options.workers, ctx.machine.cores),
     setup: undefined,
     rssBeforeBytes: 0,
     rssAfterBytes: 0,
@@ -66,25 +76,33 @@ async function connsOf(ctx: BenchContext, kind: ServerKind): Promise<ConnsReport
     });
     if (servers.launcher !== undefined) report.launcher = servers.launcher;
     const pid = servers.pids[0]!;
-    pool = ClientPool.start(options.workers);
+    pool = ClientPool.start(report.workers);
     await delay(WARM_MS);
     const inspector = servers.children[0]?.inspector;
     if (inspector === undefined) throw new Error("the server did not open its inspector");
     await collectGarbage(inspector);
     report.rssBeforeBytes = sampleProc(pid)?.rssBytes ?? 0;
     const plan = clientPlan(kind, "socketio", true);
-    const srv0 = sampleProc(pid)?.cpuSec ?? 0;
-    const m0 = machineCpu();
-    const setup: OpenResult = await pool.open({
-      targets: [{ host: "127.0.0.1", port: servers.ports[0]! }],
-      mode: plan.mode,
-      count: clients,
-      path: plan.path,
-      rooms: [],
-      auth: { secret: ctx.secret, tenant: TENANT, user: plan.user, ttlSec: 6 * 3600 },
-      concurrency: options.concurrency,
-      timeoutMs: 120_000,
-    });
+    // Read once every worker has signed its tokens, as the clients start.
+    let srv0 = 0;
+    let m0 = machineCpu();
+    const started = () => {
+      srv0 = sampleProc(pid)?.cpuSec ?? 0;
+      m0 = machineCpu();
+    };
+    const setup: OpenResult = await pool.open(
+      {
+        targets: [{ host: "127.0.0.1", port: servers.ports[0]! }],
+        mode: plan.mode,
+        count: clients,
+        path: plan.path,
+        rooms: [],
+        auth: { secret: ctx.secret, tenant: TENANT, user: plan.user, ttlSec: 6 * 3600 },
+        concurrency: options.concurrency,
+        timeoutMs: 120_000,
+      },
+      started,
+    );
     report.setup = setup;
     const m1 = machineCpu();
     const srv1 = sampleProc(pid)?.cpuSec ?? 0;

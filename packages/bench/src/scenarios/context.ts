@@ -43,6 +43,8 @@ export interface ConnsReport {
   id: string;
   server: ServerKind;
   clients: number;
+  /** Generator worker processes that opened them. */
+  workers: number;
   setup: OpenResult | undefined;
   rssBeforeBytes: number;
   /** After the settle period and a full GC (as `rssBeforeBytes`). */

@@ -203,6 +203,7 @@ t.test("the report prints the recovery figures", async (t) => {
     options,
     edge: { launcher: "cli", note: "" },
     histogramLibrary: "hdr",
+    generatorTransport: "node:net sockets",
     selfCheck: undefined,
     series: [],
     conns: [],
