@@ -2,6 +2,7 @@ import { spawnSync } from "node:child_process";
 import { createServer, type Server, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import t from "tap";
+import { waitFor } from "@calcbridge/testing";
 import { openTcp, tcpTransport, type TcpConnection } from "../../src/client/tcp.js";
 
 // The generator's TCP layer against a real node:net server on loopback: the
@@ -25,13 +26,8 @@ function listen(onSocket: (s: Socket) => void): Promise<{ server: Server; port: 
   });
 }
 
-function watch(
-  port: number,
-  buf: Buffer,
-): { conn: TcpConnection; seen: Seen; ended: Promise<void> } {
+function watch(port: number, buf: Buffer): { conn: TcpConnection; seen: Seen } {
   const seen: Seen = { connected: 0, data: "", ended: [] };
-  let done!: () => void;
-  const ended = new Promise<void>((r) => (done = r));
   const conn = openTcp("127.0.0.1", port, buf, {
     connected: () => {
       seen.connected++;
@@ -41,19 +37,10 @@ function watch(
     },
     ended: (reason) => {
       seen.ended.push(reason);
-      done();
     },
   });
-  return { conn, seen, ended };
+  return { conn, seen };
 }
-
-const deadline = <T>(p: Promise<T>, what: string) =>
-  Promise.race([
-    p,
-    new Promise<never>((_, reject) =>
-      setTimeout(() => reject(new Error(`${what}: no answer in 5 s`)), 5000).unref(),
-    ),
-  ]);
 
 t.test("this Node.js exposes the libuv TCP handle, so the generator uses it", (t) => {
   t.equal(tcpTransport, process.env["BENCH_TCP"] === "net" ? "net" : "tcp_wrap");
@@ -72,21 +59,11 @@ t.test(
     });
     t.teardown(() => server.close());
     const buf = Buffer.alloc(64);
-    const { conn, seen, ended } = watch(port, buf);
-    await deadline(
-      new Promise<void>((resolve) => {
-        const timer = setInterval(() => {
-          if (seen.connected === 1) {
-            clearInterval(timer);
-            resolve();
-          }
-        }, 5);
-      }),
-      "connect",
-    );
+    const { conn, seen } = watch(port, buf);
+    await waitFor(() => seen.connected === 1, { message: "connected" });
     conn.write("héllo ");
     conn.write(Buffer.from("world|end", "latin1"));
-    await deadline(ended, "the server's close");
+    await waitFor(() => seen.ended.length > 0, { message: "the server's close" });
     t.equal(seen.data, "echo:héllo world|end", "latin1 both ways, across a small shared buffer");
     t.same(seen.ended, [undefined], "ended once, as a close");
     conn.write("after the end");
@@ -98,35 +75,24 @@ t.test(
 t.test("a refused connect ends with the reason", async (t) => {
   const { server, port } = await listen(() => {});
   await new Promise<void>((r) => server.close(() => r()));
-  const { seen, ended } = watch(port, Buffer.alloc(64));
-  await deadline(ended, "refused");
+  const { seen } = watch(port, Buffer.alloc(64));
+  await waitFor(() => seen.ended.length > 0, { message: "the refusal" });
   t.equal(seen.connected, 0);
   t.equal(seen.ended.length, 1);
   t.match(seen.ended[0], /ECONNREFUSED/);
 });
 
 t.test("destroy closes the connection and calls nothing", async (t) => {
-  let serverSide!: () => void;
-  const peerClosed = new Promise<void>((r) => (serverSide = r));
+  let peerClosed = false;
   const { server, port } = await listen((s) => {
-    s.on("close", () => serverSide());
+    s.on("close", () => (peerClosed = true));
     s.write("hi");
   });
   t.teardown(() => server.close());
   const { conn, seen } = watch(port, Buffer.alloc(64));
-  await deadline(
-    new Promise<void>((resolve) => {
-      const timer = setInterval(() => {
-        if (seen.data === "hi") {
-          clearInterval(timer);
-          resolve();
-        }
-      }, 5);
-    }),
-    "first bytes",
-  );
+  await waitFor(() => seen.data === "hi", { message: "the first bytes" });
   conn.destroy();
-  await deadline(peerClosed, "the server seeing the close");
+  await waitFor(() => peerClosed, { message: "the server seeing the close" });
   await new Promise((r) => setTimeout(r, 50));
   t.same(seen.ended, [], "no ended after destroy");
 });
