@@ -117,7 +117,7 @@ export class EdgeMetrics {
       () => {
         // Every known series, zeros included: an idle node shows 0, not "no data".
         const counts = new Map<string, number>(CONNECTION_SERIES.map((k) => [k, 0]));
-        for (const s of node.io.engine.sessions.values())
+        for (const s of node.io.acceptedSessions())
           bump(counts, `socketio|${s.transport.name}|socketio`);
         for (const conn of node.rawApi.connections)
           bump(counts, `raw|websocket|${conn.endpoint.kind}`);

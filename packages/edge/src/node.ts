@@ -193,8 +193,10 @@ export class EdgeNode {
       },
       observer,
     ).attach(this.io.sockets);
-    this.io.engine.onsessionopen = (s) => observer.connected("socketio", s.id, s.transport.name);
-    this.io.engine.onsessionclose = (s, reason) => observer.disconnected("socketio", reason, s.id);
+    // A Socket.IO connection counts once a namespace accepts its CONNECT, as a
+    // raw one does once its token is verified: refused sessions are not connections.
+    this.io.onclientaccepted = (s) => observer.connected("socketio", s.id, s.transport.name);
+    this.io.onclientclosed = (s, reason) => observer.disconnected("socketio", reason, s.id);
     attachHttpPublish(this.io.app, verifier, this.publisher, observer);
     attachHealth(this.io.app, () => this.notReadyReasons());
     if (this.metricsPort === undefined) attachMetrics(this.io.app, this.metrics);

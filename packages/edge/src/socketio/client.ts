@@ -27,6 +27,8 @@ export class Client implements SessionHandler {
   private more: Map<string, Socket> | undefined;
   /** Created when the client sends its first binary packet (attachments are per client). */
   private decoder: SocketDecoder | undefined;
+  /** A namespace accepted it once: it counts as a connection from then until it closes. */
+  accepted = false;
 
   constructor(
     private readonly server: Server,
@@ -91,6 +93,10 @@ export class Client implements SessionHandler {
     if (this.first === undefined || this.first === socket) this.first = socket;
     else (this.more ??= new Map()).set(socket.nsp.name, socket);
     this.server.connectSettled(this);
+    if (!this.accepted) {
+      this.accepted = true;
+      this.server.onclientaccepted?.(this.session);
+    }
   }
 
   remove(socket: Socket): void {
@@ -160,6 +166,7 @@ export class Client implements SessionHandler {
 
   private onclose(reason: EngineCloseReason): void {
     this.server.connectSettled(this);
+    if (this.accepted) this.server.onclientclosed?.(this.session, reason);
     for (const socket of this.sockets()) socket.onclose(reason as DisconnectReason);
     this.first = undefined;
     this.more = undefined;

@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import { loadUws, type Uws } from "../uws.js";
 import { EngineServer } from "../engine/server.js";
+import type { EngineCloseReason, EngineSession } from "../engine/session.js";
 import { Adapter, type AdapterHooks, type Member } from "./adapter.js";
 import { BroadcastOperator } from "./broadcast-operator.js";
 import { Client } from "./client.js";
@@ -38,6 +39,13 @@ export class Server extends EventEmitter {
   cluster: ClusterLink | undefined;
   /** Connection state recovery; undefined when off. */
   recovery: ConnectionStateRecovery | undefined;
+  /**
+   * A client's first CONNECT was accepted (by any namespace), and that
+   * client's connection closed. Sessions refused or never connected are
+   * reported by neither.
+   */
+  onclientaccepted: ((session: EngineSession) => void) | undefined;
+  onclientclosed: ((session: EngineSession, reason: EngineCloseReason) => void) | undefined;
   private listenSocket: Uws.us_listen_socket | undefined;
   private readonly uws: typeof Uws;
 
@@ -93,6 +101,12 @@ export class Server extends EventEmitter {
   /** @internal The client joined a namespace, or is gone. */
   connectSettled(client: Client): void {
     this.awaitingConnect.delete(client);
+  }
+
+  /** Engine.IO sessions of clients a namespace accepted (see {@link onclientaccepted}). */
+  *acceptedSessions(): IterableIterator<EngineSession> {
+    for (const session of this.engine.sessions.values())
+      if (session.handler instanceof Client && session.handler.accepted) yield session;
   }
 
   /** The main namespace (socket.io's `io.sockets`). */

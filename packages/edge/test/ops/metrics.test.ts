@@ -8,6 +8,7 @@
 import { parseRoom, subjectFor } from "@calcbridge/protocol";
 import { freePort, makeToken, waitFor } from "@calcbridge/testing";
 import t, { type Test } from "tap";
+import WebSocket from "ws";
 import { HANDOFF_BUCKETS } from "../../src/metrics.js";
 import {
   WAIT_MS,
@@ -198,6 +199,15 @@ t.test("metrics account exactly for a mixed workload", async (t) => {
   ];
   for (const [, c, n] of expected) await c.eventCount(n);
 
+  // An Engine.IO session that never sends CONNECT is not a connection yet.
+  const pending = new WebSocket(`ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`);
+  t.teardown(() => pending.terminate());
+  const open = await new Promise<string>((resolve, reject) => {
+    pending.once("message", (data: Buffer) => resolve(data.toString()));
+    pending.once("error", reject);
+  });
+  t.match(open, /^0\{"sid":/, "the pending session is open (Engine.IO open packet)");
+
   const after = await scrape(metricsPort);
   const d = (name: string, labels: Record<string, string> = {}) =>
     delta(before, after, name, labels);
@@ -214,14 +224,26 @@ t.test("metrics account exactly for a mixed workload", async (t) => {
     },
     "connections by protocol, transport and endpoint",
   );
-  // A raw connection counts once its token is verified; a Socket.IO one when
-  // its Engine.IO session opens (the three refused CONNECTs included).
+  // A raw connection counts once its token is verified, a Socket.IO one once
+  // its CONNECT is accepted: neither the three refused CONNECTs nor the
+  // pending session count, as connects, connections or disconnects.
   t.equal(d("calcbridge_connects_total", { protocol: "raw" }), 5, "raw connects");
-  t.equal(d("calcbridge_connects_total", { protocol: "socketio" }), 9, "Socket.IO sessions");
+  t.equal(d("calcbridge_connects_total", { protocol: "socketio" }), 6, "Socket.IO connects");
   t.strictSame(
     familyOf(after, "calcbridge_disconnects_total"),
-    { "protocol=raw,reason=1000": 1, "protocol=socketio,reason=transport close": 4 },
+    { "protocol=raw,reason=1000": 1, "protocol=socketio,reason=transport close": 1 },
     "disconnects by protocol and reason",
+  );
+  const sessions = node.io.engine.sessions.size;
+  pending.terminate();
+  await waitFor(() => node.io.engine.sessions.size === sessions - 1, {
+    timeout: WAIT_MS,
+    message: "the pending session closed",
+  });
+  t.strictSame(
+    familyOf(await scrape(metricsPort), "calcbridge_disconnects_total"),
+    familyOf(after, "calcbridge_disconnects_total"),
+    "its close is not a disconnect",
   );
   t.equal(valueOf(after, "calcbridge_rooms"), 3, "rooms held: workbook, job, notifications");
   t.equal(valueOf(after, "calcbridge_subscriptions", { protocol: "raw" }), 5);
