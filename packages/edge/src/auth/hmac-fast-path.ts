@@ -30,7 +30,7 @@ export function verifyHmacFast(
   const last = token.lastIndexOf(".");
   if (first <= 0 || last === first || last === token.length - 1) return undefined;
   if (token.indexOf(".", first + 1) !== last) return undefined;
-  const header = parseSegment(token.slice(0, first));
+  const header = parseHeader(token.slice(0, first));
   if (header === undefined) return undefined;
   const alg = header["alg"];
   // crit and b64 change how a JWS is processed: leave them to jose.
@@ -63,6 +63,21 @@ export function verifyHmacFast(
     if (!list.some((a) => rules.audience!.includes(a as string))) return undefined;
   }
   return payload;
+}
+
+/**
+ * The last header segment parsed, and its parse. Every token of one issuer
+ * carries the same header, so at connection setup this saves a base64 decode
+ * and a JSON.parse per token. One entry: other headers only replace it. The
+ * parse is shared and only read.
+ */
+let lastHeader: { segment: string; header: Record<string, unknown> | undefined } | undefined;
+
+function parseHeader(segment: string): Record<string, unknown> | undefined {
+  if (lastHeader?.segment === segment) return lastHeader.header;
+  const header = parseSegment(segment);
+  lastHeader = { segment, header: header && Object.freeze(header) };
+  return header;
 }
 
 /** A base64url JSON object segment, or undefined. */

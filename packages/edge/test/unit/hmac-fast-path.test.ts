@@ -107,3 +107,22 @@ t.test("fast path acceptances are jose acceptances", async (t) => {
     "an expired token is never fast-accepted",
   );
 });
+
+t.test("the header parse kept between tokens follows each token's own header", async (t) => {
+  // The fast path keeps the last header segment's parse; alternating headers
+  // must each be judged on their own.
+  const valid = await sign(base);
+  const crit = manual({ alg: "HS256", crit: ["x"], x: 1 }, base);
+  const hs384 = await sign(base, { alg: "HS384" });
+  for (let round = 0; round < 3; round++) {
+    t.ok(verifyHmacFast(valid, rules), `round ${round}: the HS256 token is fast-accepted`);
+    t.ok(verifyHmacFast(valid, rules), `round ${round}: again, from the kept parse`);
+    t.equal(verifyHmacFast(crit, rules), undefined, `round ${round}: crit is left to jose`);
+    t.equal(verifyHmacFast(hs384, rules), undefined, `round ${round}: HS384 is not allowed`);
+  }
+  t.same(
+    verifyHmacFast(await sign({ ...base, sub: "u2" }), rules),
+    { ...base, sub: "u2" },
+    "another payload under the same header: its own claims",
+  );
+});
