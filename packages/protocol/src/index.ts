@@ -16,6 +16,7 @@ export {
   DEFAULT_MAX_DEPTH,
   encodeSocketPacket,
   encodeFrames,
+  connectReplyText,
   SocketDecoder,
   decodeSocketPacket,
   hasBinary,

@@ -117,6 +117,23 @@ export function encodeSocketPacket(packet: SocketPacket): [string, ...Uint8Array
 }
 
 /**
+ * The CONNECT a server answers an accepted namespace with, as its WebSocket
+ * frame text: `40{"sid":...}` (`40/nsp,{...}` elsewhere than "/"), with
+ * `pid` under connection state recovery. The same text as
+ * {@link encodeFrames} gives for `{type: CONNECT, nsp, data: {sid, pid}}`,
+ * without its checks and objects: every connection gets one. `nsp` must be
+ * a valid namespace (as encodeFrames requires).
+ */
+export function connectReplyText(nsp: string, sid: string, pid?: string): string {
+  const head = nsp === "/" ? "40" : `40${nsp},`;
+  const data =
+    pid === undefined
+      ? `{"sid":${JSON.stringify(sid)}}`
+      : `{"sid":${JSON.stringify(sid)},"pid":${JSON.stringify(pid)}}`;
+  return head + data;
+}
+
+/**
  * The exact WebSocket frames for `packet`: encode once per broadcast and
  * hand the same values to every subscriber.
  *

@@ -1,6 +1,6 @@
 import { randomId } from "../ids.js";
 import { EventEmitter } from "node:events";
-import { SocketPacketType, type StoredSession } from "@calcbridge/protocol";
+import { SocketPacketType, connectReplyText, type StoredSession } from "@calcbridge/protocol";
 import type { Frame } from "../engine/transport.js";
 import { Adapter } from "./adapter.js";
 import { BroadcastOperator } from "./broadcast-operator.js";
@@ -256,9 +256,7 @@ export class Namespace extends EventEmitter {
       socket.pid ??= randomId();
       socket.startOffset = recovery.currentOffset();
     }
-    const data: Record<string, string> = { sid: socket.id };
-    if (socket.pid !== undefined) data["pid"] = socket.pid;
-    client.sendPacket({ type: SocketPacketType.CONNECT, nsp: this.name, data });
+    client.session.send([connectReplyText(this.name, socket.id, socket.pid)]);
     if (frames.length > 0) socket.sendFrames(frames, false);
     if (rooms !== undefined && rooms.length > 0) socket.join(rooms);
     this.emitReserved("connection", socket);

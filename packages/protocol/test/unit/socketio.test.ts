@@ -1,6 +1,7 @@
 import t from "tap";
 import { DecodeError, EncodeError } from "../../src/errors.js";
 import {
+  connectReplyText,
   decodeSocketPacket,
   encodeFrames,
   encodeSocketPacket,
@@ -424,4 +425,27 @@ t.test("decoder options", async (t) => {
   });
   t.throws(() => new SocketDecoder({ maxDepth: 0 }), { code: "ERR_INVALID_OPTION" });
   t.throws(() => decodeSocketPacket("0", { maxDepth: 1.5 }), { code: "ERR_INVALID_OPTION" });
+});
+
+t.test("connectReplyText is encodeFrames' text for a CONNECT reply", async (t) => {
+  const ids = ["AbC-_09xyzAbC-_09xyz", "", 'q"uote\\back', "é\u2028"];
+  // Labels name the ids by index: a raw U+2028 in a TAP line breaks the line.
+  for (const nsp of ["/", "/admin", "/a-b.c"]) {
+    for (const [i, sid] of ids.entries()) {
+      for (const [j, pid] of [undefined, ...ids].entries()) {
+        const data: Record<string, string> = { sid };
+        if (pid !== undefined) data["pid"] = pid;
+        t.equal(
+          connectReplyText(nsp, sid, pid),
+          encodeFrames({ type: P.CONNECT, nsp, data }).text,
+          `${nsp} sid #${i} pid ${pid === undefined ? "none" : `#${j - 1}`}`,
+        );
+      }
+    }
+  }
+  t.same(
+    decodeSocketPacket(connectReplyText("/admin", "s1", "p1").slice(1)),
+    { type: P.CONNECT, nsp: "/admin", data: { sid: "s1", pid: "p1" } },
+    "and it decodes to that packet",
+  );
 });
