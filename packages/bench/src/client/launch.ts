@@ -1,3 +1,4 @@
+import { nowMs } from "./latency.js";
 import type { OpenReply, PreparedReply } from "./messages.js";
 
 /** How a client's first connection ended up: each client reports exactly once. */
@@ -35,7 +36,7 @@ export function openBounded(
   let failed = 0;
   let next = 0;
   let inFlight = 0;
-  const started = epochMs();
+  const started = nowMs();
   const cpu0 = process.cpuUsage();
   let lastReady = started;
   return new Promise<OpenReply>((resolve) => {
@@ -70,7 +71,7 @@ export function openBounded(
     const on = hooks({
       ready: () => {
         ready++;
-        lastReady = epochMs();
+        lastReady = nowMs();
         settled();
       },
       failed: (reason) => {
@@ -91,14 +92,9 @@ export function openBounded(
   });
 }
 
-/** Wall clock, ms since the epoch, comparable between workers. */
-function epochMs(): number {
-  return performance.timeOrigin + performance.now();
-}
-
 /** The answer to an open that could not start (e.g. tokens could not be signed). */
 export function openFailed(id: number, count: number, err: unknown): OpenReply {
-  const now = epochMs();
+  const now = nowMs();
   return {
     t: "opened",
     id,

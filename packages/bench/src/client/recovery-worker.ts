@@ -1,6 +1,7 @@
 import { signToken } from "../infra/tokens.js";
 import { RecoveryClient, type RecoveryClientEvents, type RecoverySpec } from "./recovery-client.js";
 import { openBounded, twoStepOpen } from "./launch.js";
+import { nowMs } from "./latency.js";
 import type {
   RecoveryOpenReply,
   RecoveryOpenRequest,
@@ -109,7 +110,7 @@ process.on("message", (msg: RecoveryWorkerRequest) => {
       send({
         t: "stats",
         id: msg.id,
-        at: performance.timeOrigin + performance.now(),
+        at: nowMs(),
         onA,
         closed,
         back,

@@ -5,7 +5,7 @@ import {
   type ConnectionSpec,
   type WorkerCounters,
 } from "./connection.js";
-import { encodeHistogram, newHistogram } from "./latency.js";
+import { encodeHistogram, newHistogram, nowMs } from "./latency.js";
 import { openBounded, twoStepOpen } from "./launch.js";
 import type { OpenReply, OpenRequest, WorkerReply, WorkerRequest } from "./messages.js";
 
@@ -131,7 +131,7 @@ process.on("message", (msg: WorkerRequest) => {
       send({
         t: "stats",
         id: msg.id,
-        at: performance.timeOrigin + performance.now(),
+        at: nowMs(),
         events: counters.events,
         unsampled: counters.unsampled,
         open,

@@ -1,5 +1,5 @@
 import t from "tap";
-import { startNats, waitFor } from "@calcbridge/testing";
+import { delay, startNats, waitFor } from "@calcbridge/testing";
 import { ClientPool } from "../../src/client/pool.js";
 import { ProcessSet } from "../../src/infra/proc.js";
 import { PublisherHandle } from "../../src/publisher/handle.js";
@@ -78,7 +78,7 @@ t.test("the generator's clients connect, subscribe and count every event", async
     },
     { timeout: 5000, message: `${want} events counted` },
   ).catch(() => pool.stats());
-  await new Promise((r) => setTimeout(r, 200));
+  await delay(200);
   const settled = await pool.stats();
   t.equal(after.events, want, "every event counted once per subscribed client");
   t.equal(settled.events, after.events, "and no more after that");

@@ -242,11 +242,12 @@ t.test("RecoveryClient: from node A to node B, recovered or not", async (t) => {
   const open = (ws: Uws.WebSocket<unknown>) =>
     ws.send('0{"sid":"e","upgrades":[],"pingInterval":25000,"pingTimeout":20000}');
   const sockets: Uws.WebSocket<unknown>[] = [];
+  const opened = (ws: Uws.WebSocket<unknown>) => {
+    sockets.push(ws);
+    open(ws);
+  };
   const appA = uws.App().ws("/*", {
-    open: (ws) => {
-      sockets.push(ws);
-      open(ws);
-    },
+    open: opened,
     message: (ws, m) => {
       const s = text(m);
       if (s.startsWith("40")) {
@@ -260,10 +261,7 @@ t.test("RecoveryClient: from node A to node B, recovered or not", async (t) => {
     },
   });
   const appB = uws.App().ws("/*", {
-    open: (ws) => {
-      sockets.push(ws);
-      open(ws);
-    },
+    open: opened,
     message: (ws, m) => {
       const s = text(m);
       if (s.startsWith("40")) {

@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { createServer, type Server, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import t from "tap";
-import { waitFor } from "@calcbridge/testing";
+import { delay, waitFor } from "@calcbridge/testing";
 import { openTcp, tcpTransport, type TcpConnection } from "../../src/client/tcp.js";
 
 // The generator's TCP layer against a real node:net server on loopback: the
@@ -93,7 +93,7 @@ t.test("destroy closes the connection and calls nothing", async (t) => {
   await waitFor(() => seen.data === "hi", { message: "the first bytes" });
   conn.destroy();
   await waitFor(() => peerClosed, { message: "the server seeing the close" });
-  await new Promise((r) => setTimeout(r, 50));
+  await delay(50);
   t.same(seen.ended, [], "no ended after destroy");
 });
 

@@ -6,7 +6,7 @@
  * done, and no label may carry a room, subject, tenant, user or token.
  */
 import { parseRoom, subjectFor } from "@calcbridge/protocol";
-import { freePort, makeToken, waitFor } from "@calcbridge/testing";
+import { freePort, makeToken, once, waitFor } from "@calcbridge/testing";
 import t, { type Test } from "tap";
 import WebSocket from "ws";
 import { HANDOFF_BUCKETS } from "../../src/metrics.js";
@@ -202,11 +202,8 @@ t.test("metrics account exactly for a mixed workload", async (t) => {
   // An Engine.IO session that never sends CONNECT is not a connection yet.
   const pending = new WebSocket(`ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`);
   t.teardown(() => pending.terminate());
-  const open = await new Promise<string>((resolve, reject) => {
-    pending.once("message", (data: Buffer) => resolve(data.toString()));
-    pending.once("error", reject);
-  });
-  t.match(open, /^0\{"sid":/, "the pending session is open (Engine.IO open packet)");
+  const [open] = await once<[Buffer]>(pending, "message", WAIT_MS);
+  t.match(open.toString(), /^0\{"sid":/, "the pending session is open (Engine.IO open packet)");
 
   const after = await scrape(metricsPort);
   const d = (name: string, labels: Record<string, string> = {}) =>
